@@ -1,0 +1,73 @@
+"""The notebook runner: parameters, presets, unknown-parameter errors, stamps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from videoclip import notebooks as nbrun
+
+NOTEBOOK = '''# %% [markdown]
+# # A tiny notebook
+
+# %% tags=["parameters"]
+num_epochs = 2  # paper: 25
+backbone = "minilm-l6"
+
+# %%
+result = num_epochs * 2
+'''
+
+
+@pytest.fixture
+def tiny_notebook(tmp_path: Path) -> Path:
+    path = tmp_path / "99_tiny.py"
+    path.write_text(NOTEBOOK)
+    return path
+
+
+def test_declared_parameters_reads_the_parameters_cell(tiny_notebook):
+    assert nbrun.declared_parameters(tiny_notebook) == {"num_epochs": 2, "backbone": "minilm-l6"}
+
+
+def test_unknown_override_names_the_parameter(tiny_notebook):
+    with pytest.raises(nbrun.UnknownParameterError, match="num_epoch\\b.*declares: backbone, num_epochs"):
+        nbrun.resolve_parameters(tiny_notebook, "smoke", {"num_epoch": 3})
+
+
+def test_known_override_wins(tiny_notebook):
+    assert nbrun.resolve_parameters(tiny_notebook, "smoke", {"num_epochs": 3}) == {"num_epochs": 3}
+
+
+def test_parameters_cell_must_be_flat_literals(tmp_path):
+    path = tmp_path / "98_bad.py"
+    path.write_text(NOTEBOOK.replace('backbone = "minilm-l6"', "import os"))
+    with pytest.raises(ValueError, match="only `name = literal`"):
+        nbrun.declared_parameters(path)
+
+
+def test_stamp_changes_with_parameters_and_upstream(tiny_notebook):
+    a = nbrun.stamp(tiny_notebook, "toy", {"num_epochs": 2})
+    assert a == nbrun.stamp(tiny_notebook, "toy", {"num_epochs": 2})
+    assert a != nbrun.stamp(tiny_notebook, "toy", {"num_epochs": 3})
+    assert a != nbrun.stamp(tiny_notebook, "toy", {"num_epochs": 2}, upstream="x")
+    assert a != nbrun.stamp(tiny_notebook, "paper", {"num_epochs": 2})
+
+
+@pytest.mark.parametrize("profile", ["toy", "paper"])
+def test_every_preset_names_only_declared_parameters(profile):
+    notebooks = nbrun.list_notebooks()
+    assert notebooks, "no notebooks found"
+    for path in notebooks:
+        nbrun.resolve_parameters(path, profile)  # raises on a typo or a missing preset
+
+
+def test_command_line_typo_fails_before_executing():
+    first = nbrun.list_notebooks()[0].stem
+    proc = subprocess.run([sys.executable, "-m", "videoclip.notebooks", "run", first, "-p", "bakcbone=x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown parameter(s) bakcbone" in proc.stderr

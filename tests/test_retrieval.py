@@ -1,0 +1,159 @@
+"""Tests of videoclip.retrieval: the FAISS wrapper, cluster groups (SPEC §5) and group statistics."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from videoclip.retrieval import (
+    VectorRetriever,
+    build_retriever,
+    cluster_groups,
+    group_stats,
+    random_groups,
+)
+
+
+def _blobs(num_classes: int, per_class: int, dim: int = 16, spread: float = 0.3, seed: int = 0):
+    """Vectors around ``num_classes`` random centres, and their class labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(num_classes, dim))
+    labels = np.repeat(np.arange(num_classes), per_class)
+    vectors = centres[labels] + spread * rng.normal(size=(len(labels), dim))
+    order = rng.permutation(len(labels))
+    return vectors[order].astype(np.float32), labels[order]
+
+
+def _brute_force(vectors: np.ndarray, queries: np.ndarray, metric: str) -> np.ndarray:
+    """Rows of ``vectors`` sorted best-first for each query (naive numpy reference)."""
+    if metric == "l2":
+        scores = -((queries[:, None, :] - vectors[None, :, :]) ** 2).sum(-1)
+    else:
+        scores = queries @ vectors.T
+    return np.argsort(-scores, axis=1, kind="stable")
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_flat_search_equals_brute_force(metric):
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(200, 8)).astype(np.float32)
+    queries = rng.normal(size=(10, 8)).astype(np.float32)
+    retriever = VectorRetriever(8, metric=metric)
+    retriever.add([f"v{i}" for i in range(200)], vectors)
+    distances, positions = retriever.search(queries, 7)
+    np.testing.assert_array_equal(positions, _brute_force(vectors, queries, metric)[:, :7])
+    expected = ((queries[:, None] - vectors[positions]) ** 2).sum(-1) if metric == "l2" else np.einsum(
+        "qd,qkd->qk", queries, vectors[positions])
+    np.testing.assert_allclose(distances, expected, rtol=1e-4, atol=1e-4)
+    assert retriever.ids[positions[0, 0]] == f"v{positions[0, 0]}"
+
+
+def test_ivf_full_probe_is_exact_and_save_load_round_trips(tmp_path):
+    vectors, _ = _blobs(4, 60, dim=8)
+    ids = [f"vid{i}" for i in range(len(vectors))]
+    retriever = VectorRetriever(8, kind="ivf", nlist=4, nprobe=4)
+    retriever.add(ids, vectors)
+    _, positions = retriever.search_by_ids(ids[:5], 10)
+    np.testing.assert_array_equal(positions, _brute_force(vectors, vectors[:5], "l2")[:, :10])
+    retriever.save(tmp_path / "idx")
+    loaded = VectorRetriever.load(tmp_path / "idx")
+    assert loaded.ids == ids and loaded.kind == "ivf" and loaded.nprobe == 4
+    np.testing.assert_array_equal(loaded.search_by_ids(ids[:5], 10)[1], positions)
+    assert loaded.position("vid7") == 7
+
+
+def test_retriever_errors():
+    with pytest.raises(ValueError, match="needs >= 156 vectors"):
+        VectorRetriever(4, kind="ivf", nlist=4).add([str(i) for i in range(10)], np.zeros((10, 4), np.float32))
+    retriever = VectorRetriever(4)
+    retriever.add(["a", "b"], np.eye(2, 4, dtype=np.float32))
+    with pytest.raises(ValueError, match="already present"):
+        retriever.add(["a"], np.ones((1, 4), np.float32))
+    with pytest.raises(ValueError, match=r"expected \(N, 4\)"):
+        retriever.search(np.ones((1, 5), np.float32), 1)
+    with pytest.raises(ValueError, match="NaN"):
+        retriever.add(["c"], np.full((1, 4), np.nan, np.float32))
+    with pytest.raises(ValueError, match="k=3"):
+        retriever.search(np.ones((1, 4), np.float32), 3)
+    with pytest.raises(KeyError, match="'zz'"):
+        retriever.position("zz")
+
+
+@pytest.mark.parametrize("mode", ["sample", "nearest"])
+def test_cluster_groups_follow_algorithm_1(mode):
+    vectors, _ = _blobs(10, 40, dim=12)  # N = 400 -> 12 groups of 32
+    groups = cluster_groups(vectors, group_size=32, num_neighbours=64, mode=mode, rng=np.random.default_rng(3))
+    assert len(groups) == 400 // 32
+    ranking = _brute_force(vectors, vectors, "l2")
+    queries = set()
+    for group in groups:
+        assert len(group) == 32 and len(set(group.tolist())) == 32
+        if mode == "nearest":  # the query and its 31 nearest, query first
+            query = int(group[0])
+            np.testing.assert_array_equal(np.sort(group), np.sort(ranking[query, :32]))
+            queries.add(query)
+    if mode == "nearest":
+        assert len(queries) == len(groups)  # distinct queries, drawn without replacement
+
+
+def test_cluster_groups_sample_draws_from_the_query_candidates():
+    vectors, _ = _blobs(10, 40, dim=12)
+    rng = np.random.default_rng(5)
+    # Replay the queries the function will draw from an identical generator.
+    queries = np.random.default_rng(5).choice(len(vectors), size=len(vectors) // 32, replace=False)
+    groups = cluster_groups(vectors, mode="sample", rng=rng)
+    ranking = _brute_force(vectors, vectors, "l2")
+    for query, group in zip(queries, groups):
+        assert set(group.tolist()) <= set(ranking[query, :65].tolist())
+    again = cluster_groups(vectors, mode="sample", rng=np.random.default_rng(5))
+    assert all(np.array_equal(a, b) for a, b in zip(groups, again))
+
+
+def test_cluster_groups_ivf_index_runs():
+    vectors, _ = _blobs(8, 40, dim=8)
+    groups = cluster_groups(vectors, rng=np.random.default_rng(0), index="ivf", nlist=4, nprobe=2)
+    assert len(groups) == 10 and all(1 <= len(g) <= 32 for g in groups)
+
+
+def test_too_few_videos_for_a_group_is_a_clear_error():
+    with pytest.raises(ValueError, match="too few for one group of 32"):
+        cluster_groups(np.zeros((20, 4), np.float32), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="too few for one group of 32"):
+        random_groups(31, group_size=32, rng=np.random.default_rng(0))
+
+
+def test_random_groups_are_disjoint():
+    groups = random_groups(100, group_size=32, rng=np.random.default_rng(0))
+    flat = np.concatenate(groups)
+    assert len(groups) == 3 and len(flat) == 96 and len(set(flat.tolist())) == 96
+
+
+def test_group_stats_equals_a_naive_pair_count_and_clusters_are_harder():
+    vectors, labels = _blobs(16, 40, dim=16, spread=0.8)
+    clustered = cluster_groups(vectors, rng=np.random.default_rng(0))
+    rand = random_groups(len(vectors), rng=np.random.default_rng(0))
+    stats = group_stats(clustered, labels)
+    same = pairs = 0
+    for group in clustered:
+        for a, b in itertools.combinations(sorted(set(group.tolist())), 2):
+            pairs += 1
+            same += labels[a] == labels[b]
+    assert stats["same_task_share"] == pytest.approx(same / pairs)
+    assert stats["random_share"] == pytest.approx(39 / 639)  # 16 classes of 40
+    assert stats["num_groups"] == 20 and stats["mean_group_size"] == 32
+    assert 0 < stats["coverage"] <= 1 and stats["videos_left_out"] == 640 - round(stats["coverage"] * 640)
+    random_stats = group_stats(rand, labels)
+    assert random_stats["coverage"] == 1.0
+    assert stats["same_task_share"] > 3 * random_stats["same_task_share"]
+    assert abs(random_stats["same_task_share"] - random_stats["random_share"]) < 0.05
+
+
+def test_group_stats_rejects_missing_labels():
+    with pytest.raises(ValueError, match="no label"):
+        group_stats([np.array([0, 1])], ["a", None])
+
+
+def test_build_retriever_auto_is_flat_for_small_corpora():
+    assert build_retriever(np.zeros((10, 4), np.float32)).kind == "flat"

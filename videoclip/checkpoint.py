@@ -1,0 +1,228 @@
+"""Reading the released MMPT (fairseq) checkpoint, and atomic file writes.
+
+The converter is a pure function from the released state dict to ours
+(:func:`convert_mmpt_state_dict`); :meth:`videoclip.model.VideoCLIP.from_mmpt_checkpoint`
+builds the model around it. The atomic helpers write to a temporary file in the target's
+directory and ``os.replace`` it, so a crash never leaves a half-written file under the
+final name; training reuses them for its checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MMPT_PREFIX = "mmmodel."
+
+# Released key prefix (SPEC §2) -> our module prefix (videoclip.model.VideoCLIP).
+_KEY_MAP = (
+    ("mmmodel.video_encoder.videomlp.", "video_mlp."),
+    ("mmmodel.video_encoder.bert.embeddings.", "video_encoder.embeddings."),
+    ("mmmodel.video_encoder.bert.encoder.", "video_encoder.encoder."),
+    # The text tower is a plain BertModel in the original: no `bert.` infix.
+    ("mmmodel.text_encoder.embeddings.", "text_encoder.embeddings."),
+    ("mmmodel.text_encoder.encoder.", "text_encoder.encoder."),
+)
+# Dropped on purpose: the unused poolers (SPEC §1) and the position_ids buffers.
+_DROPPED = re.compile(
+    r"^mmmodel\.(video_encoder\.bert|text_encoder)\.(pooler\..*|embeddings\.position_ids)$"
+)
+_VIDEO_LAYER = re.compile(r"^mmmodel\.video_encoder\.bert\.encoder\.layer\.(\d+)\.")
+_TEXT_LAYER = re.compile(r"^mmmodel\.text_encoder\.encoder\.layer\.(\d+)\.")
+_MLP_WEIGHT = "mmmodel.video_encoder.videomlp.linear1.weight"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that does not hold what the converter expects; the message lists the keys."""
+
+
+@dataclass(frozen=True)
+class MMPTWeights:
+    """The released weights renamed to our layout, with the sizes read off them.
+
+    Attributes:
+        state_dict: our key -> fp32 tensor (keys of :class:`videoclip.model.VideoCLIP`).
+        num_video_layers: layers of the video tower (6 in the release).
+        num_text_layers: layers of the text tower (12 in the release).
+        video_dim: input size of the video MLP (512, S3D).
+        hidden_size: the towers' width (768).
+        dropped: released keys dropped on purpose (poolers, ``position_ids``).
+    """
+
+    state_dict: dict[str, torch.Tensor]
+    num_video_layers: int
+    num_text_layers: int
+    video_dim: int
+    hidden_size: int
+    dropped: tuple[str, ...]
+
+
+def read_mmpt_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict:
+    """Load a fairseq checkpoint file (``checkpoint_best.pt``) onto the CPU.
+
+    The file is read with ``torch.load(weights_only=True)``: only tensors, containers and
+    ``argparse.Namespace`` (fairseq stores its command-line ``args`` as one; it is allowed
+    explicitly) can be unpickled, so a tampered file cannot run code. A checkpoint holding
+    other Python objects (e.g. an OmegaConf ``cfg``) then fails with an error naming the
+    object; pass ``trust_pickle=True`` only for a file from a source you trust.
+
+    Args:
+        path: the checkpoint file.
+        trust_pickle: use ``weights_only=False`` (arbitrary unpickling; trusted files only).
+
+    Returns:
+        The checkpoint dict (weights under ``"model"``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if trust_pickle:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: torch.load(weights_only=True) refused an object in the checkpoint: {exc}\n"
+            f"If you trust the file's source, pass trust_pickle=True to load it with "
+            f"weights_only=False."
+        ) from exc
+
+
+def convert_mmpt_state_dict(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> MMPTWeights:
+    """Rename the released VideoCLIP weights to our layout (SPEC §2), strictly.
+
+    Every key under ``checkpoint["model"]`` must map to one of our modules or be one of the
+    keys dropped on purpose (the two poolers and the ``position_ids`` buffers); anything
+    else is listed by name in the error. Floating tensors are upcast to fp32. Other entries
+    of the checkpoint (``args``, optimizer state, ...) are ignored.
+
+    Args:
+        checkpoint: the dict returned by :func:`read_mmpt_checkpoint`.
+        source: how to name the checkpoint in error messages (its path).
+
+    Raises:
+        CheckpointError: not a fairseq checkpoint, another architecture, or unknown keys.
+    """
+    if not isinstance(checkpoint, Mapping) or "model" not in checkpoint:
+        keys = sorted(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
+        raise CheckpointError(
+            f"{source}: expected a fairseq checkpoint dict with the weights under 'model'; got {keys}"
+        )
+    released = checkpoint["model"]
+    if _MLP_WEIGHT not in released:
+        prefixes = sorted({".".join(key.split(".")[:2]) for key in released})
+        raise CheckpointError(
+            f"{source}: not a VideoCLIP (MMFusionSeparate) checkpoint: expected "
+            f"'{_MLP_WEIGHT}' and the keys of SPEC §2; found key prefixes {prefixes[:20]}"
+        )
+    state_dict: dict[str, torch.Tensor] = {}
+    dropped: list[str] = []
+    unexpected: list[str] = []
+    for key, tensor in released.items():
+        if _DROPPED.match(key):
+            dropped.append(key)
+            continue
+        for old, new in _KEY_MAP:
+            if key.startswith(old):
+                value = tensor.detach()
+                state_dict[new + key[len(old):]] = value.float() if value.is_floating_point() else value
+                break
+        else:
+            unexpected.append(key)
+    if unexpected:
+        raise CheckpointError(
+            f"{source}: {len(unexpected)} unexpected weight(s) that VideoCLIP has no place for: "
+            f"{sorted(unexpected)}"
+        )
+    num_video_layers = _count_layers(released, _VIDEO_LAYER)
+    num_text_layers = _count_layers(released, _TEXT_LAYER)
+    mlp_weight = released[_MLP_WEIGHT]  # (hidden, video_dim)
+    return MMPTWeights(
+        state_dict=state_dict,
+        num_video_layers=num_video_layers,
+        num_text_layers=num_text_layers,
+        video_dim=int(mlp_weight.shape[1]),
+        hidden_size=int(mlp_weight.shape[0]),
+        dropped=tuple(sorted(dropped)),
+    )
+
+
+def _count_layers(keys: Mapping[str, Any], pattern: re.Pattern[str]) -> int:
+    indices = {int(match.group(1)) for key in keys if (match := pattern.match(key))}
+    return max(indices) + 1 if indices else 0
+
+
+def check_state_dict(
+    expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], *, source: str
+) -> None:
+    """Raise unless ``given`` has exactly the keys and shapes of ``expected``.
+
+    Raises:
+        CheckpointError: listing the missing keys, the unexpected keys, and the shape mismatches
+            (key: expected shape vs got shape).
+    """
+    missing = sorted(set(expected) - set(given))
+    unexpected = sorted(set(given) - set(expected))
+    mismatched = [
+        f"{key}: expected {tuple(expected[key].shape)}, got {tuple(given[key].shape)}"
+        for key in sorted(set(expected) & set(given))
+        if expected[key].shape != given[key].shape
+    ]
+    if missing or unexpected or mismatched:
+        raise CheckpointError(
+            f"{source} does not match the model: missing {missing}; unexpected {unexpected}; "
+            f"shape mismatches {mismatched}"
+        )
+
+
+def atomic_save(obj_writer: Callable[[Path], None], path: str | os.PathLike) -> Path:
+    """Write ``path`` atomically: ``obj_writer(tmp)`` writes a temporary file, then it is renamed.
+
+    The temporary file lives in the same directory (so ``os.replace`` is atomic), is flushed
+    to disk before the rename, and is removed if the writer raises.
+
+    Args:
+        obj_writer: called with the temporary path; must create that file.
+        path: the final file.
+
+    Returns:
+        ``path`` as a ``Path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkstemp: its 0600 mode would survive the rename; the writer creates the file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        obj_writer(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_save`)."""
+    return atomic_save(lambda tmp: tmp.write_bytes(data), path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_save`)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save(obj, path)``, atomically (see :func:`atomic_save`)."""
+    return atomic_save(lambda tmp: torch.save(obj, tmp), path)

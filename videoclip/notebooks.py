@@ -1,0 +1,237 @@
+"""Execute the book's notebooks with papermill under a profile preset (smoke | toy | paper).
+
+The jupytext percent files ``notebooks/NN_slug.py`` are the source; each has one cell tagged
+``parameters`` of flat literals (its defaults are the **smoke** profile, what nbval runs). A preset
+``params/<profile>/NN_slug.yaml`` overrides some of them. Papermill alone only *warns* on an unknown
+parameter; :func:`run_notebook` refuses to start instead, naming the parameter and the known ones.
+
+An executed notebook records a stamp (hash of its source, its parameters, the package's code and the
+stamps of the chapters before it); re-running with nothing changed reuses it.
+
+    python -m videoclip.notebooks run 05_pretraining --profile toy [-p num_epochs=2]
+    python -m videoclip.notebooks all --profile toy
+    python -m videoclip.notebooks sync          # write the paired .ipynb files (for nbval)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = REPO / "notebooks"
+PARAMS_DIR = REPO / "params"
+EXECUTED_DIR = REPO / "book" / "executed"
+PROFILES = ("smoke", "toy", "paper")
+STAMP_KEY = "videoclip_stamp"
+
+
+class UnknownParameterError(KeyError):
+    """A preset or override names a parameter the notebook's ``parameters`` cell does not declare."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want plain text
+        return str(self.args[0])
+
+
+def list_notebooks() -> list[Path]:
+    """The book's notebooks in chapter order (``NN_slug.py``)."""
+    return sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+
+
+def find_notebook(name: str) -> Path:
+    """``"05_pretraining"``, ``"05"`` or a path → the jupytext source file."""
+    path = Path(name)
+    if path.suffix == ".py" and path.exists():
+        return path.resolve()
+    matches = [p for p in list_notebooks() if p.stem == name or p.stem.split("_")[0] == name]
+    if len(matches) != 1:
+        known = ", ".join(p.stem for p in list_notebooks())
+        raise FileNotFoundError(f"no notebook named {name!r} in {NOTEBOOK_DIR} (known: {known})")
+    return matches[0]
+
+
+def read_notebook(path: Path):
+    """The jupytext source as an nbformat notebook with a python3 kernelspec."""
+    import jupytext
+
+    nb = jupytext.read(path)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def declared_parameters(path: Path) -> dict[str, Any]:
+    """Names and default values of the notebook's ``parameters`` cell (flat literals only)."""
+    nb = read_notebook(path)
+    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{path}: expected exactly one cell tagged 'parameters', found {len(cells)}")
+    params: dict[str, Any] = {}
+    for node in ast.parse(cells[0].source).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)):
+            raise ValueError(f"{path}: the parameters cell may hold only `name = literal` lines, "
+                             f"found: {ast.unparse(node)}")
+        params[node.targets[0].id] = ast.literal_eval(node.value)
+    return params
+
+
+def load_preset(path: Path, profile: str) -> dict[str, Any]:
+    """``params/<profile>/<slug>.yaml`` (empty for smoke, whose values are the notebook defaults)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    preset = PARAMS_DIR / profile / f"{path.stem}.yaml"
+    if not preset.exists():
+        if profile == "smoke":
+            return {}
+        raise FileNotFoundError(f"no preset {preset}: write one (it may be empty: `{{}}`)")
+    values = yaml.safe_load(preset.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{preset}: expected a mapping of parameter names to values")
+    return values
+
+
+def check_parameters(given: dict[str, Any], declared: dict[str, Any], source: str) -> None:
+    """Raise :class:`UnknownParameterError` naming every unknown name (papermill would only warn)."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise UnknownParameterError(
+            f"{source}: unknown parameter(s) {', '.join(unknown)}; "
+            f"the notebook declares: {', '.join(sorted(declared))}")
+
+
+def resolve_parameters(path: Path, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Preset values, then overrides, each checked against the declared parameters."""
+    declared = declared_parameters(path)
+    preset = load_preset(path, profile)
+    check_parameters(preset, declared, str(PARAMS_DIR / profile / f"{path.stem}.yaml"))
+    overrides = overrides or {}
+    check_parameters(overrides, declared, "command-line override")
+    return {**preset, **overrides}
+
+
+def _code_digest() -> str:
+    h = hashlib.sha256()
+    for file in sorted((REPO / "videoclip").rglob("*.py")):
+        h.update(file.relative_to(REPO).as_posix().encode())
+        h.update(file.read_bytes())
+    return h.hexdigest()
+
+
+def stamp(path: Path, profile: str, parameters: dict[str, Any], upstream: str = "") -> str:
+    """What an executed notebook depends on: its source, parameters, the package and earlier chapters."""
+    h = hashlib.sha256()
+    for part in (path.read_bytes(), profile.encode(), repr(sorted(parameters.items())).encode(),
+                 _code_digest().encode(), upstream.encode()):
+        h.update(part)
+    return h.hexdigest()
+
+
+def _stored_stamp(output: Path) -> str | None:
+    import nbformat
+
+    if not output.exists():
+        return None
+    return nbformat.read(output, as_version=4).metadata.get(STAMP_KEY)
+
+
+def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any] | None = None,
+                 output_dir: Path = EXECUTED_DIR, upstream: str = "", force: bool = False) -> tuple[Path, str]:
+    """Execute one notebook into ``output_dir/NN_slug.ipynb``; returns (output path, its stamp).
+
+    Skips execution when the output exists with the same stamp (nothing it depends on changed).
+    """
+    import nbformat
+    import papermill
+
+    path = find_notebook(name)
+    parameters = resolve_parameters(path, profile, overrides)
+    new_stamp = stamp(path, profile, parameters, upstream)
+    output = Path(output_dir) / f"{path.stem}.ipynb"
+    if not force and _stored_stamp(output) == new_stamp:
+        print(f"[videoclip] {path.stem} ({profile}): up to date, reusing {output}")
+        return output, new_stamp
+    output.parent.mkdir(parents=True, exist_ok=True)
+    source = output.with_name(f".{path.stem}.source.ipynb")
+    nbformat.write(read_notebook(path), source)
+    print(f"[videoclip] executing {path.stem} ({profile}) parameters={parameters}")
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(source), str(output), parameters=parameters, cwd=str(NOTEBOOK_DIR),
+                                   kernel_name="python3", progress_bar=True, report_mode=False)
+    finally:
+        source.unlink(missing_ok=True)
+    nb = nbformat.read(output, as_version=4)
+    nb.metadata[STAMP_KEY] = new_stamp
+    nb.metadata["videoclip_profile"] = profile
+    nbformat.write(nb, output)
+    print(f"[videoclip] {path.stem} done in {time.perf_counter() - start:.0f} s")
+    return output, new_stamp
+
+
+def run_all(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) -> list[Path]:
+    """Execute every chapter in order; a chapter's stamp includes the stamps before it."""
+    outputs, upstream = [], ""
+    for path in list_notebooks():
+        output, upstream = run_notebook(path.stem, profile, output_dir=output_dir, upstream=upstream,
+                                        force=force)
+        outputs.append(output)
+    return outputs
+
+
+def sync() -> list[Path]:
+    """Write ``notebooks/NN_slug.ipynb`` beside each source (gitignored; nbval executes these)."""
+    import nbformat
+
+    written = []
+    for path in list_notebooks():
+        target = path.with_suffix(".ipynb")
+        nbformat.write(read_notebook(path), target)
+        written.append(target)
+    return written
+
+
+def _parse_override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m videoclip.notebooks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute one notebook")
+    run.add_argument("notebook")
+    run.add_argument("--profile", default="smoke", choices=PROFILES)
+    run.add_argument("-p", "--param", action="append", type=_parse_override, default=[],
+                     help="override one parameter: name=value (YAML literal)")
+    run.add_argument("--force", action="store_true", help="execute even when up to date")
+    every = sub.add_parser("all", help="execute every notebook in order")
+    every.add_argument("--profile", default="toy", choices=PROFILES)
+    every.add_argument("--force", action="store_true")
+    sub.add_parser("sync", help="write the paired .ipynb files")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            run_notebook(args.notebook, args.profile, overrides=dict(args.param), force=args.force)
+        elif args.command == "all":
+            run_all(args.profile, force=args.force)
+        else:
+            for path in sync():
+                print(path.relative_to(REPO))
+    except (UnknownParameterError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
