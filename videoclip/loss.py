@@ -85,18 +85,23 @@ def mil_nce_loss(
     _check_pair(video_emb, text_emb)
     num_videos, num_texts = video_emb.shape[0], text_emb.shape[0]
     if bag.shape != (num_texts,):
-        raise ValueError(f"bag must have shape ({num_texts},) (one entry per text); got {tuple(bag.shape)}")
+        raise ValueError(
+            f"bag must have shape ({num_texts},) (one entry per text); got {tuple(bag.shape)}"
+        )
     if bag.dtype.is_floating_point:
         raise ValueError(f"bag must hold integer clip indices; got dtype {bag.dtype}")
     if num_texts and (int(bag.min()) < 0 or int(bag.max()) >= num_videos):
         raise ValueError(
-            f"bag holds clip indices in [{int(bag.min())}, {int(bag.max())}]; expected [0, {num_videos})"
+            f"bag holds clip indices in [{int(bag.min())}, {int(bag.max())}]; "
+            f"expected [0, {num_videos})"
         )
     bag = bag.to(video_emb.device)
     positives = F.one_hot(bag, num_videos).T.bool()  # (V, N): positives[i, j] = bag[j] == i
     empty = (~positives.any(dim=1)).nonzero().flatten().tolist()
     if empty:
-        raise ValueError(f"video clips {empty[:10]} have no text in their bag; every clip needs one")
+        raise ValueError(
+            f"video clips {empty[:10]} have no text in their bag; every clip needs one"
+        )
     scores = video_emb @ text_emb.T / temperature  # (V, N)
     very_negative = torch.finfo(scores.dtype).min
     log_pos = torch.logsumexp(scores.masked_fill(~positives, very_negative), dim=1)  # (V,)

@@ -35,9 +35,12 @@ from typing import TYPE_CHECKING, Literal
 import faiss
 import numpy as np
 import torch
+from tqdm.auto import tqdm
+
+from videoclip.data.captions import TokenCache
+from videoclip.data.samplers import Batch, ClipSampler, make_batch, text_ids
 
 if TYPE_CHECKING:
-    from videoclip.data.captions import TokenCache
     from videoclip.data.features import FeatureStore
     from videoclip.model import VideoCLIP
 
@@ -47,6 +50,8 @@ Metric = Literal["l2", "ip"]
 # Exact search costs O(N^2 / 32 * D) per epoch; up to ~100k videos that is seconds on a CPU,
 # above it IVF (what the original always used) keeps the retrieval stage cheap.
 FLAT_MAX_VIDEOS = 100_000
+# "first 32 s" (Table 7): the video is embedded from one clip of its first seconds.
+FIRST_SECONDS = 32
 # FAISS wants >= 39 training points per centroid; fewer gives poor centroids.
 _MIN_POINTS_PER_CENTROID = 39
 
@@ -80,7 +85,9 @@ class VectorRetriever:
         if metric not in ("l2", "ip"):
             raise ValueError(f"VectorRetriever metric={metric!r}: use 'l2' or 'ip'")
         if dim < 1 or nlist < 1 or nprobe < 1:
-            raise ValueError(f"VectorRetriever needs dim, nlist, nprobe >= 1, got {dim}, {nlist}, {nprobe}")
+            raise ValueError(
+                f"VectorRetriever needs dim, nlist, nprobe >= 1, got {dim}, {nlist}, {nprobe}"
+            )
         self.dim = dim
         self.kind: IndexKind = kind
         self.metric: Metric = metric
@@ -115,9 +122,13 @@ class VectorRetriever:
         vectors = self._check_vectors(vectors, "add")
         if len(ids) != len(vectors):
             raise ValueError(f"VectorRetriever.add: {len(ids)} ids for {len(vectors)} vectors")
-        dupes = [v for v, n in Counter(ids).items() if n > 1] + [v for v in ids if v in self._position]
+        dupes = [v for v, n in Counter(ids).items() if n > 1] + [
+            v for v in ids if v in self._position
+        ]
         if dupes:
-            raise ValueError(f"VectorRetriever.add: ids already present or repeated: {sorted(set(dupes))[:5]}")
+            raise ValueError(
+                f"VectorRetriever.add: ids already present or repeated: {sorted(set(dupes))[:5]}"
+            )
         if not self.index.is_trained:
             needed = _MIN_POINTS_PER_CENTROID * self.nlist
             if len(vectors) < needed:
@@ -144,7 +155,9 @@ class VectorRetriever:
         """
         vectors = self._check_vectors(vectors, "search")
         if not 1 <= k <= len(self):
-            raise ValueError(f"VectorRetriever.search: k={k} must be in [1, {len(self)}] (index size)")
+            raise ValueError(
+                f"VectorRetriever.search: k={k} must be in [1, {len(self)}] (index size)"
+            )
         distances, positions = self.index.search(vectors, k)
         return distances, positions
 
@@ -157,15 +170,25 @@ class VectorRetriever:
         """The stored vectors (len(rows), D) of the given positions."""
         if self.kind == "ivf":
             self.index.make_direct_map()
-        return np.stack([self.index.reconstruct(int(r)) for r in rows]) if len(rows) else np.zeros((0, self.dim), np.float32)
+        return (
+            np.stack([self.index.reconstruct(int(r)) for r in rows])
+            if len(rows)
+            else np.zeros((0, self.dim), np.float32)
+        )
 
     def save(self, path: str | Path) -> None:
         """Write ``path/index.faiss`` and ``path/meta.json`` (kind, metric, ids in row order)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         faiss.write_index(self.index, str(path / "index.faiss"))
-        meta = {"dim": self.dim, "kind": self.kind, "metric": self.metric, "nlist": self.nlist,
-                "nprobe": self.nprobe, "ids": self.ids}
+        meta = {
+            "dim": self.dim,
+            "kind": self.kind,
+            "metric": self.metric,
+            "nlist": self.nlist,
+            "nprobe": self.nprobe,
+            "ids": self.ids,
+        }
         (path / "meta.json").write_text(json.dumps(meta))
 
     @classmethod
@@ -174,10 +197,17 @@ class VectorRetriever:
         path = Path(path)
         for name in ("index.faiss", "meta.json"):
             if not (path / name).is_file():
-                raise FileNotFoundError(f"{path / name} is missing: not a VectorRetriever.save directory")
+                raise FileNotFoundError(
+                    f"{path / name} is missing: not a VectorRetriever.save directory"
+                )
         meta = json.loads((path / "meta.json").read_text())
-        retriever = cls(meta["dim"], kind=meta["kind"], metric=meta["metric"], nlist=meta["nlist"],
-                        nprobe=meta["nprobe"])
+        retriever = cls(
+            meta["dim"],
+            kind=meta["kind"],
+            metric=meta["metric"],
+            nlist=meta["nlist"],
+            nprobe=meta["nprobe"],
+        )
         retriever.index = faiss.read_index(str(path / "index.faiss"))
         if retriever.kind == "ivf":
             faiss.extract_index_ivf(retriever.index).nprobe = retriever.nprobe
@@ -193,9 +223,13 @@ class VectorRetriever:
     def _check_vectors(self, vectors: np.ndarray, what: str) -> np.ndarray:
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
-            raise ValueError(f"VectorRetriever.{what}: expected (N, {self.dim}) vectors, got {vectors.shape}")
+            raise ValueError(
+                f"VectorRetriever.{what}: expected (N, {self.dim}) vectors, got {vectors.shape}"
+            )
         if not np.isfinite(vectors).all():
-            raise ValueError(f"VectorRetriever.{what}: vectors hold NaN or inf (rows {np.where(~np.isfinite(vectors).all(1))[0][:5].tolist()})")
+            raise ValueError(
+                f"VectorRetriever.{what}: vectors hold NaN or inf (rows {np.where(~np.isfinite(vectors).all(1))[0][:5].tolist()})"
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -217,7 +251,9 @@ def build_retriever(
         kind = index
     else:
         raise ValueError(f"index={index!r}: use 'auto', 'flat' or 'ivf'")
-    retriever = VectorRetriever(vectors.shape[1], kind=kind, metric=metric, nlist=nlist, nprobe=nprobe)
+    retriever = VectorRetriever(
+        vectors.shape[1], kind=kind, metric=metric, nlist=nlist, nprobe=nprobe
+    )
     retriever.add([str(i) for i in range(len(vectors))] if ids is None else ids, vectors)
     return retriever
 
@@ -264,7 +300,9 @@ def cluster_groups(
     num_videos = len(vectors)
     _check_group_size(num_videos, group_size)
     if num_neighbours < group_size - 1:
-        raise ValueError(f"num_neighbours={num_neighbours} must be >= group_size - 1 = {group_size - 1}")
+        raise ValueError(
+            f"num_neighbours={num_neighbours} must be >= group_size - 1 = {group_size - 1}"
+        )
     retriever = build_retriever(vectors, index=index, metric=metric, nlist=nlist, nprobe=nprobe)
     queries = rng.choice(num_videos, size=num_videos // group_size, replace=False)
     k = min(num_neighbours + 1, num_videos)  # + 1: the query usually finds itself first
@@ -283,13 +321,17 @@ def cluster_groups(
     return groups
 
 
-def random_groups(num_videos: int, *, group_size: int = 32, rng: np.random.Generator) -> list[np.ndarray]:
+def random_groups(
+    num_videos: int, *, group_size: int = 32, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Random disjoint groups ("w/o retrieval", Table 7): a permutation cut into
     ``num_videos // group_size`` groups; the remainder sits the epoch out."""
     _check_group_size(num_videos, group_size)
     order = rng.permutation(num_videos)
     num_groups = num_videos // group_size
-    return [order[i * group_size : (i + 1) * group_size].astype(np.int64) for i in range(num_groups)]
+    return [
+        order[i * group_size : (i + 1) * group_size].astype(np.int64) for i in range(num_groups)
+    ]
 
 
 def group_stats(groups: Sequence[np.ndarray], labels: Sequence) -> dict[str, float | int]:
@@ -309,7 +351,9 @@ def group_stats(groups: Sequence[np.ndarray], labels: Sequence) -> dict[str, flo
     labels_arr = np.asarray(labels, dtype=object)
     missing = [i for i, lab in enumerate(labels_arr) if lab is None]
     if missing:
-        raise ValueError(f"group_stats: {len(missing)} videos have no label (rows {missing[:5]}): give every video a label")
+        raise ValueError(
+            f"group_stats: {len(missing)} videos have no label (rows {missing[:5]}): give every video a label"
+        )
     _, codes = np.unique(labels_arr.astype(str), return_inverse=True)
     num_videos = len(codes)
     same = pairs = 0
@@ -319,7 +363,9 @@ def group_stats(groups: Sequence[np.ndarray], labels: Sequence) -> dict[str, flo
         same += int((counts * (counts - 1)).sum() // 2)
         pairs += len(members) * (len(members) - 1) // 2
     class_counts = np.bincount(codes).astype(np.float64)
-    random_share = float((class_counts * (class_counts - 1)).sum() / max(num_videos * (num_videos - 1), 1))
+    random_share = float(
+        (class_counts * (class_counts - 1)).sum() / max(num_videos * (num_videos - 1), 1)
+    )
     share = same / pairs if pairs else float("nan")
     sizes = np.array([len(g) for g in groups]) if groups else np.zeros(0, dtype=int)
     covered = len(np.unique(np.concatenate(groups))) if groups else 0
@@ -333,3 +379,98 @@ def group_stats(groups: Sequence[np.ndarray], labels: Sequence) -> dict[str, flo
         "mean_group_size": float(sizes.mean()) if len(sizes) else 0.0,
         "short_groups": int((sizes < sizes.max()).sum()) if len(sizes) else 0,
     }
+
+
+@torch.no_grad()
+def embed_videos(
+    model: VideoCLIP,
+    store: FeatureStore,
+    token_cache: TokenCache,
+    video_ids: Sequence[str],
+    *,
+    num_clips: int = 16,
+    first_32s: bool = False,
+    rng: np.random.Generator,
+    batch_size: int = 32,
+    progress: bool = False,
+) -> np.ndarray:
+    """One vector per video for retrieval. Paper: §3.4; SPEC §5 step 1.
+
+    Per video, ``num_clips`` pairs from the *aligned* sampler (``videoclip.data.samplers``,
+    MMPT's ``VariedLenAligner``); per pair (pooled video + pooled text) / 2; the video's vector
+    is the mean over its pairs (MMPT ``VideoVectorPool``). With ``first_32s`` (the "use first
+    32 sec for retrieval" ablation, Table 7) a video is one pair instead: its first 32 seconds of
+    features and the captions that start within them (at least its first caption), joined and
+    cut to 61 tokens; the original code for this ablation is not released, so this is our reading.
+
+    The model runs in eval mode (no dropout), without gradients, on its own device, and the
+    caller's train/eval mode is restored.
+
+    Args:
+        model: a ``VideoCLIP`` (anything with ``encode_video``, ``encode_text``, ``device``).
+        store, token_cache: the features and the tokenised captions.
+        video_ids: the N videos.
+        num_clips: pairs per video (16, as ``clip_per_video`` in MMPT).
+        rng: draws the aligned pairs.
+        batch_size: videos per forward pass.
+
+    Returns:
+        (N, D) float32 on the CPU, rows in the order of ``video_ids``.
+    """
+    if num_clips < 1:
+        raise ValueError(f"num_clips={num_clips} must be >= 1")
+    video_ids = list(video_ids)
+    if not video_ids:
+        raise ValueError("embed_videos got no video ids")
+    sampler = ClipSampler(kind="aligned")
+    was_training = model.training
+    model.eval()
+    device = model.device
+    use_bf16 = device.type == "cuda"
+    chunks = []
+    starts = range(0, len(video_ids), batch_size)
+    try:
+        for first in tqdm(starts, desc="embed videos", leave=False, disable=not progress):
+            chunk = video_ids[first : first + batch_size]
+            if first_32s:
+                batch = _first_seconds_batch(chunk, store, token_cache, sampler.max_text_len)
+                clips = 1
+            else:
+                batch = make_batch(
+                    chunk, store, token_cache, clip_per_video=num_clips, sampler=sampler, rng=rng
+                )
+                clips = num_clips
+            batch = batch.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                video_emb = model.encode_video(batch.video, batch.vmask)
+                text_emb = model.encode_text(batch.input_ids, batch.attention_mask)
+            pair_emb = (video_emb.float() + text_emb.float()) / 2  # (n * clips, D), video-major
+            chunks.append(pair_emb.view(len(chunk), clips, -1).mean(dim=1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks).numpy().astype(np.float32)
+
+
+def _first_seconds_batch(
+    video_ids: list[str], store: FeatureStore, token_cache: TokenCache, max_text_len: int
+) -> Batch:
+    """One pair per video: its first ``FIRST_SECONDS`` s and the captions starting in them."""
+    num_seconds = np.array([min(store.num_seconds(v), FIRST_SECONDS) for v in video_ids])
+    video = np.zeros((len(video_ids), FIRST_SECONDS, store.dim), dtype=np.float32)
+    caption_start = np.empty(len(video_ids), dtype=np.int64)
+    caption_end = np.empty(len(video_ids), dtype=np.int64)
+    for i, vid in enumerate(video_ids):
+        video[i, : num_seconds[i]] = store.load_span(vid, 0, int(num_seconds[i]))
+        c0, c1 = token_cache.caption_range(vid)
+        inside = int((token_cache.starts[c0:c1] < FIRST_SECONDS).sum())
+        caption_start[i], caption_end[i] = c0, c0 + max(inside, 1)
+    input_ids, attention_mask = text_ids(
+        token_cache, caption_start, caption_end, max_text_len=max_text_len
+    )
+    return Batch(
+        video=torch.from_numpy(video),
+        vmask=torch.from_numpy(np.arange(FIRST_SECONDS) < num_seconds[:, None]),
+        input_ids=torch.from_numpy(input_ids),
+        attention_mask=torch.from_numpy(attention_mask),
+        video_ids=list(video_ids),
+    )

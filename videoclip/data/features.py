@@ -303,7 +303,8 @@ class PackedFeatureStore:
             raise FeatureError(
                 f"{data_path}: offsets do not match {len(ids)} ids and {data.shape[0]} rows; {fix}"
             )
-        return data, offsets.astype(np.int64), ids
+        # a plain ndarray over the same mapping: slicing a np.memmap costs ~3 µs more per call
+        return data.view(np.ndarray), offsets.astype(np.int64), ids
 
     def __repr__(self) -> str:
         return (f"PackedFeatureStore({str(self.path)!r}, videos={len(self)}, "

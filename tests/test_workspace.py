@@ -1,0 +1,39 @@
+"""Notebook artefacts: worlds cached by settings, real-data paths explicit."""
+
+from __future__ import annotations
+
+import pytest
+
+from videoclip import workspace
+
+
+def test_real_data_dir_expands_and_rejects_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEOCLIP_DATA_DIR", str(tmp_path))
+    assert workspace.real_data_dir("$VIDEOCLIP_DATA_DIR") == tmp_path.resolve()
+    monkeypatch.delenv("VIDEOCLIP_DATA_DIR")
+    assert workspace.real_data_dir("$VIDEOCLIP_DATA_DIR") is None  # unset → procedural taxonomy
+    assert workspace.real_data_dir("") is None
+    with pytest.raises(FileNotFoundError, match="not a directory"):
+        workspace.real_data_dir(str(tmp_path / "missing"))
+
+
+def test_settings_key_is_stable_and_sensitive():
+    assert workspace.settings_key({"a": 1, "b": 2}) == workspace.settings_key({"b": 2, "a": 1})
+    assert workspace.settings_key({"a": 1}) != workspace.settings_key({"a": 2})
+
+
+def test_ensure_world_is_written_once_and_reused(tmp_path):
+    first = workspace.ensure_world(tmp_path, preset="smoke", seed=3)
+    stamp = (first / "world.json").stat().st_mtime_ns
+    again = workspace.ensure_world(tmp_path, preset="smoke", seed=3)
+    assert again == first and (again / "world.json").stat().st_mtime_ns == stamp
+    other = workspace.ensure_world(tmp_path, preset="smoke", seed=4)
+    assert other != first
+    assert workspace.world_info(other)["seed"] == 4
+    assert not list(tmp_path.glob("worlds/*.tmp"))
+
+
+def test_resolve_data_root_prefers_an_explicit_root(tmp_path):
+    assert workspace.resolve_data_root(str(tmp_path), work_dir=tmp_path, world_preset="smoke") == tmp_path
+    with pytest.raises(FileNotFoundError, match="paper_profile"):
+        workspace.resolve_data_root(str(tmp_path / "nope"), work_dir=tmp_path, world_preset="smoke")
