@@ -12,7 +12,6 @@ export VIDEOCLIP_DATA_DIR
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-export MPLBACKEND ?= Agg
 MATHJAX := book/_static/mathjax
 
 .PHONY: install test book run bench lint clean

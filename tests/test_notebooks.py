@@ -68,6 +68,6 @@ def test_every_preset_names_only_declared_parameters(profile):
 def test_command_line_typo_fails_before_executing():
     first = nbrun.list_notebooks()[0].stem
     proc = subprocess.run([sys.executable, "-m", "videoclip.notebooks", "run", first, "-p", "bakcbone=x"],
-                          capture_output=True, text=True)
+                          check=False, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown parameter(s) bakcbone" in proc.stderr

@@ -93,7 +93,7 @@ def load_preset(path: Path, profile: str) -> dict[str, Any]:
         raise FileNotFoundError(f"no preset {preset}: write one (it may be empty: `{{}}`)")
     values = yaml.safe_load(preset.read_text()) or {}
     if not isinstance(values, dict):
-        raise ValueError(f"{preset}: expected a mapping of parameter names to values")
+        raise TypeError(f"{preset}: expected a mapping of parameter names to values")
     return values
 
 
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for path in sync():
                 print(path.relative_to(REPO))
-    except (UnknownParameterError, FileNotFoundError, ValueError) as err:
+    except (UnknownParameterError, FileNotFoundError, TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

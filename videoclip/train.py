@@ -76,6 +76,7 @@ __all__ = [
     "RunCfg",
     "main",
     "pretrain",
+    "read_task_labels",
 ]
 
 CHECKPOINT_FORMAT = "videoclip-pretrain-checkpoint"
@@ -669,6 +670,18 @@ def _load_checkpoint(path: Path, cfg: PretrainConfig, ddp: _Dist) -> dict[str, A
     return state
 
 
+def _remove_orphans(ckpt_dir: Path, latest: Path | None) -> None:
+    """Delete what a killed save left behind: temporary directories, and checkpoints newer than
+    the one ``latest`` names (written, but the pointer never moved to them)."""
+    if not ckpt_dir.is_dir():
+        return
+    for path in ckpt_dir.iterdir():
+        unfinished = path.name.startswith(".step-") and path.name.endswith(".tmp")
+        newer = path.name.startswith("step-") and (latest is None or path.name > latest.name)
+        if path.is_dir() and (unfinished or newer):
+            shutil.rmtree(path)
+
+
 def _prepare_run_dir(
     cfg: PretrainConfig, ddp: _Dist
 ) -> tuple[Path, Path | None, dict[str, Any] | None]:
@@ -685,6 +698,7 @@ def _prepare_run_dir(
     ddp.barrier()
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(_checkpoint_dir(run_dir), latest)
         # Drop the log lines written after the checkpoint: those steps will run again.
         keep = state["log_lines"] if state is not None else 0
         lines = log_path.read_text().splitlines(keepends=True)[:keep] if log_path.exists() else []

@@ -77,3 +77,35 @@ def resolve_data_root(data_root: str, *, work_dir: str | Path, world_preset: str
                                     "book/paper_profile.md for the layout, or leave it empty to simulate")
         return path.resolve()
     return ensure_world(work_dir, preset=world_preset, seed=world_seed, real_data=real_data, **knobs)
+
+
+# Settings that change how a run is shown or stored, not what it computes.
+_RUN_ONLY_KEYS = ("run_dir", "resume", "progress", "stop_after_steps", "keep_checkpoints",
+                  "checkpoint_every", "device")
+
+
+def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: str | Path | None = None,
+                      name: str = "pretrain", **overrides: Any) -> Path:
+    """The run directory of a pre-training run with these settings, trained once and then reused.
+
+    Args:
+        work_dir: the notebooks' artefact directory; the run lives in ``work_dir/runs/<name>-<hash>``.
+        data_root: the data root to train on (its ``howto100m/`` corpus).
+        preset: a YAML preset of :class:`videoclip.train.PretrainConfig` keys (``params/pretrain/*.yaml``),
+            so that every chapter asking for "the toy model" gets the same run.
+        overrides: flat ``PretrainConfig`` keys on top of the preset (the ablations); unknown keys raise.
+
+    A run killed earlier resumes from its last checkpoint. Returns the run directory (``final/`` holds
+    the model, ``log.jsonl`` the curves).
+    """
+    from videoclip.train import PretrainConfig, pretrain
+
+    overrides = {**overrides, "data_dir": str(Path(data_root).resolve())}
+    cfg = (PretrainConfig.from_yaml(preset, overrides) if preset is not None
+           else PretrainConfig.from_dict(overrides))
+    flat = cfg.flat()
+    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY_KEYS})
+    run_dir = Path(work_dir).resolve() / "runs" / f"{name}-{key}"
+    if not (run_dir / "final" / "config.json").exists():
+        pretrain({**flat, "run_dir": str(run_dir), "resume": True})
+    return run_dir
