@@ -241,3 +241,24 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save(obj, path)``, atomically (see :func:`atomic_save`)."""
     return atomic_save(lambda tmp: torch.save(obj, tmp), path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m videoclip convert checkpoint_best.pt OUT_DIR [--backbone bert-base-uncased]``."""
+    from videoclip.model import VideoCLIP
+
+    parser = argparse.ArgumentParser(
+        prog="videoclip convert",
+        description="Convert the released MMPT checkpoint into a save_pretrained directory (SPEC §2).")
+    parser.add_argument("checkpoint", type=Path, help="the released checkpoint_best.pt")
+    parser.add_argument("out_dir", type=Path, help="directory to write (safetensors + config.json)")
+    parser.add_argument("--backbone", default="bert-base-uncased",
+                        help="tokenizer/config source: a hub name or a local bert-base-uncased directory")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow arbitrary pickled objects in the checkpoint (only for files you trust)")
+    args = parser.parse_args(argv)
+    model = VideoCLIP.from_mmpt_checkpoint(args.checkpoint, backbone=args.backbone,
+                                           trust_pickle=args.trust_pickle)
+    model.save_pretrained(args.out_dir)
+    print(f"wrote {args.out_dir}")
+    return 0

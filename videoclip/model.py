@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -181,6 +181,10 @@ class VideoCLIP(nn.Module):
     weights) or :meth:`from_pretrained` (a directory written by :meth:`save_pretrained`). The
     builders return the model in eval mode, as ``transformers`` does; call ``.train()`` to
     train. ``self.check_feature_norms`` (default True) controls the unit-norm check of inputs.
+    ``self.length_buckets`` (default 0, off) removes padding work from :meth:`encode_video` and
+    :meth:`encode_text`: the rows are sorted by length and encoded in that many buckets, each
+    cut to its longest row. The embeddings are the same (padding is masked out; only float
+    rounding of the smaller matrix products differs); the cost falls with the padding (issue 9).
 
     Attributes:
         config: the :class:`ModelConfig`.
@@ -196,6 +200,7 @@ class VideoCLIP(nn.Module):
         self.config = config
         self.tokenizer = tokenizer
         self.check_feature_norms = True
+        self.length_buckets = 0
         hidden_size = config.bert["hidden_size"]
         self.video_mlp = VideoMLP(
             config.video_dim, hidden_size, init_std=config.bert["initializer_range"]
@@ -407,12 +412,9 @@ class VideoCLIP(nn.Module):
             (``pooling="mean"``) or its ``[CLS]`` state (``pooling="cls"``).
         """
         video, vmask = self._check_video(video, vmask)
-        hidden = self._video_hidden(video, vmask, mask_cls=False)  # (B, T + 2, D)
-        if self.config.pooling == "cls":
-            return hidden[:, 0]
-        ones = torch.ones_like(vmask[:, :1])
-        weights = torch.cat([torch.zeros_like(ones), vmask, ones], dim=1).to(hidden.dtype)
-        return _masked_mean(hidden, weights)
+        if self.length_buckets:
+            return _bucketed(self._pool_video, vmask, self.length_buckets, video, vmask)
+        return self._pool_video(video, vmask)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled text embeddings (SPEC §1; Paper: §3.1).
@@ -427,16 +429,11 @@ class VideoCLIP(nn.Module):
             (``[CLS]`` and padding excluded), or the ``[CLS]`` state (``pooling="cls"``).
         """
         input_ids, attention_mask = self._check_text(input_ids, attention_mask)
-        hidden = self.text_encoder(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=torch.zeros_like(input_ids),
-        ).last_hidden_state  # (B, L, D)
-        if self.config.pooling == "cls":
-            return hidden[:, 0]
-        weights = attention_mask.to(hidden.dtype)
-        weights[:, 0] = 0.0  # [CLS] is not pooled
-        return _masked_mean(hidden, weights)
+        if self.length_buckets:
+            return _bucketed(
+                self._pool_text, attention_mask, self.length_buckets, input_ids, attention_mask
+            )
+        return self._pool_text(input_ids, attention_mask)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Lay texts out as ``[CLS] tokens[:61] [SEP]``, padded to the longest (SPEC §1).
@@ -490,6 +487,28 @@ class VideoCLIP(nn.Module):
         return video_emb, text_emb
 
     # ------------------------------------------------------------------ internals
+
+    def _pool_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+        """Checked ``(B, T, video_dim)``, ``(B, T)`` → pooled ``(B, D)``."""
+        hidden = self._video_hidden(video, vmask, mask_cls=False)  # (B, T + 2, D)
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        ones = torch.ones_like(vmask[:, :1])
+        weights = torch.cat([torch.zeros_like(ones), vmask, ones], dim=1).to(hidden.dtype)
+        return _masked_mean(hidden, weights)
+
+    def _pool_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Checked ``(B, L)`` ids and mask → pooled ``(B, D)``."""
+        hidden = self.text_encoder(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=torch.zeros_like(input_ids),
+        ).last_hidden_state  # (B, L, D)
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        weights = attention_mask.to(hidden.dtype)
+        weights[:, 0] = 0.0  # [CLS] is not pooled
+        return _masked_mean(hidden, weights)
 
     def _video_hidden(
         self, video: torch.Tensor, vmask: torch.Tensor, *, mask_cls: bool
@@ -592,6 +611,39 @@ class VideoCLIP(nn.Module):
         if input_ids.numel() and int(attention_mask.sum(dim=1).min()) < 2:
             raise ValueError("every text row needs at least [CLS] and [SEP] unmasked")
         return input_ids.to(self.device).long(), attention_mask.to(self.device).long()
+
+
+def _bucketed(
+    encode: Callable[..., torch.Tensor], mask: torch.Tensor, num_buckets: int, *inputs: torch.Tensor
+) -> torch.Tensor:
+    """``encode(*inputs)`` without the padding work: rows sorted by length, ``num_buckets``
+    buckets of (nearly) equal size, each cut to its longest row, results in the input order.
+
+    Args:
+        encode: maps ``(b, width, ...)`` tensors to ``(b, D)``.
+        mask: ``(B, L)``, nonzero on valid slots; a row's length is its last valid slot + 1
+            (at least 1, so a row with no valid slot still has a shape).
+        num_buckets: ``>= 1``; 1 cuts the whole batch to its longest row.
+        inputs: ``(B, L, ...)`` tensors, cut along dim 1.
+    """
+    if num_buckets < 1:
+        raise ValueError(f"length_buckets={num_buckets}: use 0 (off) or a positive number")
+    if mask.shape[0] == 0:
+        return encode(*inputs)
+    slots = torch.arange(1, mask.shape[1] + 1, device=mask.device)
+    lengths = (mask.bool() * slots).amax(dim=1).clamp(min=1).cpu()  # (B,) last valid + 1
+    if num_buckets == 1:
+        width = int(lengths.max())
+        return encode(*(x[:, :width] for x in inputs))
+    order = torch.argsort(lengths, stable=True)
+    parts = []
+    for rows in order.tensor_split(min(num_buckets, len(order))):
+        width = int(lengths[rows].max())
+        rows = rows.to(mask.device)
+        parts.append(encode(*(x[rows, :width] for x in inputs)))
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order))
+    return torch.cat(parts)[inverse.to(mask.device)]
 
 
 def _masked_mean(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

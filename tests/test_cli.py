@@ -1,0 +1,59 @@
+"""The command line: every subcommand is wired and reports its usage; evaluate and convert run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from videoclip.__main__ import COMMANDS, main
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "videoclip", *args], check=False,
+                          capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""})
+
+
+def test_no_command_prints_usage_and_fails(capsys):
+    assert main([]) == 2
+    assert "simulate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help(command):
+    proc = _run(command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage" in proc.stdout.lower()
+
+
+@pytest.mark.slow
+def test_evaluate_a_saved_model_on_a_simulated_world(tmp_path, tiny_backbone):
+    from videoclip.data.simulate import simulate
+    from videoclip.model import VideoCLIP
+
+    root = simulate(tmp_path / "world", preset="smoke", seed=0)
+    VideoCLIP.from_backbone(str(tiny_backbone), num_video_layers=1).save_pretrained(tmp_path / "model")
+    out = tmp_path / "results.json"
+    assert main(["evaluate", "youcook2", "--model", str(tmp_path / "model"), "--data-dir", str(root),
+                 "--out", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert 0.0 <= results["R@1"] <= results["R@5"] <= results["R@10"] <= 100.0
+
+
+@pytest.fixture
+def tiny_backbone(tmp_path):
+    """A tiny random BERT with MiniLM's tokenizer, saved as a local backbone directory."""
+    from transformers import BertConfig, BertModel
+
+    from videoclip.backbone import load_tokenizer
+
+    path = tmp_path / "tiny-bert"
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(path)
+    load_tokenizer("minilm-l6").save_pretrained(path)
+    return path

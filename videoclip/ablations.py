@@ -1,0 +1,253 @@
+"""Table 7's ablations: which setting each row changes, one train-and-evaluate run, summaries.
+
+Paper: §5.6, Table 7. Every row is a pre-training run (:func:`videoclip.workspace.ensure_pretrained`,
+cached) with the flat :class:`videoclip.train.PretrainConfig` overrides of :data:`ABLATIONS`,
+evaluated zero-shot on YouCook2 text→video retrieval (:func:`videoclip.evaluation.evaluate_retrieval`).
+Rows are repeated over training seeds; :func:`summarize_runs` gives each row's mean with a
+Student-t interval over seeds (:func:`videoclip.stats.mean_ci`), :func:`paired_differences` each
+row minus the full model seed by seed, and :func:`lag_gains` the gain of overlapped over exactly
+aligned pairs per narration lag (the experiment the paper did not run).
+
+Table layout used throughout: ``runs`` has one row per (ablation ``row``, ``seed``) with the
+metrics ``R@1``, ``R@5``, ``R@10`` in percent; ``sweep`` one row per (``lag_scale``, ``seed``,
+``sampler``) with the same metrics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from videoclip.paper import PAPER_ABLATIONS
+from videoclip.stats import mean_ci
+
+__all__ = [
+    "ABLATIONS",
+    "FULL",
+    "METRICS",
+    "evaluate_run",
+    "lag_gains",
+    "overrides_of",
+    "paired_differences",
+    "retrieval_log",
+    "summarize_runs",
+    "train_and_evaluate",
+]
+
+#: The full model's row (Table 7's first line).
+FULL = "VideoCLIP (full)"
+
+#: Table 7's rows (the names of :data:`videoclip.paper.PAPER_ABLATIONS`) and the flat
+#: pre-training overrides that make each one (Paper: §5.6; SPEC §4–5).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    FULL: {},
+    "w/o retrieval": {"grouping": "random"},
+    "w/o retrieval and overlap": {"grouping": "random", "sampler": "exact"},
+    "MIL-NCE clips and loss": {"sampler": "milnce"},
+    "shared video/text transformer": {"shared_towers": True},
+    "retrieve k": {"grouping": "nearest"},
+    "use first 32 sec for retrieval": {"first_32s": True},
+    "[CLS] instead of mean pooling": {"pooling": "cls"},
+}
+
+#: The metrics of Table 7 (percent).
+METRICS = ("R@1", "R@5", "R@10")
+
+# The files whose code decides a YouCook2 retrieval number: a cached evaluation is reused only
+# while they are unchanged.
+_EVAL_CODE = ("evaluation/retrieval.py", "evaluation/metrics.py", "evaluation/common.py",
+              "data/benchmarks.py", "data/features.py", "model.py")
+
+
+def _eval_code_digest() -> str:
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _EVAL_CODE:
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str = "milnce",
+                 batch_size: int = 256, device: str | None = None) -> dict[str, Any]:
+    """Zero-shot YouCook2 text→video retrieval of a finished run's model, cached in the run.
+
+    The result is stored as ``run_dir/zero_shot/youcook2-<clip_list>-<key>.json``, ``key`` a hash of
+    the data root and of the evaluation code, so a re-run of the book reuses it and a change of
+    the evaluator re-evaluates.
+
+    Args:
+        run_dir: a pre-training run directory with ``final/`` (``ensure_pretrained``'s return).
+        data_root: the data root holding ``youcook2/`` (official files and features).
+        clip_list: ``"milnce"`` (the zero-shot protocol, SPEC §7) or ``"annotations"``.
+        batch_size, device: passed to :func:`videoclip.evaluation.evaluate_retrieval`.
+
+    Returns:
+        The evaluator's results dict (``R@1``, ``R@5``, ``R@10``, ``MdR``, ``num_scored``, ...).
+    """
+    from videoclip.evaluation.retrieval import evaluate_retrieval
+    from videoclip.model import VideoCLIP
+
+    run_dir = Path(run_dir)
+    final = run_dir / "final"
+    if not (final / "config.json").is_file():
+        raise FileNotFoundError(f"{final} holds no finished model; train it first "
+                                "(videoclip.workspace.ensure_pretrained)")
+    key = hashlib.sha256(f"{Path(data_root).resolve()}|{_eval_code_digest()}".encode()).hexdigest()[:10]
+    cached = run_dir / "zero_shot" / f"youcook2-{clip_list}-{key}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    model = VideoCLIP.from_pretrained(final)
+    results, _ = evaluate_retrieval(model, data_root, benchmark="youcook2", clip_list=clip_list,
+                                    batch_size=batch_size, device=device, progress=False)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(cached)
+    return results
+
+
+def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: str | Path, row: str,
+                       seed: int, extra: Mapping[str, Any] | None = None, clip_list: str = "milnce",
+                       batch_size: int = 256, device: str = "auto"
+                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One Table 7 row at one seed: pre-train (cached, ``name="ablation"``), evaluate on YouCook2.
+
+    Args:
+        work_dir: the notebooks' artefact directory.
+        data_root: the data root to pre-train on and to evaluate on.
+        preset: a ``params/pretrain/*.yaml`` preset; ``extra`` overrides go on top for every row,
+            then the row's own (:func:`overrides_of`).
+        row: a key of :data:`ABLATIONS`; seed: the run's ``seed``.
+
+    Returns:
+        ``(record, groups)``: ``record`` has ``row``, ``seed``, ``R@1``, ``R@5``, ``R@10``, ``MdR``,
+        ``num_scored``, ``run_dir``; ``groups`` one dict per epoch of the retrieval stage
+        (:func:`retrieval_log`) with ``row`` and ``seed``.
+    """
+    from videoclip.workspace import ensure_pretrained
+
+    run_dir = ensure_pretrained(work_dir, data_root, preset=preset, name="ablation", seed=seed,
+                                progress=False, device=device, **overrides_of(row, extra))
+    results = evaluate_run(run_dir, data_root, clip_list=clip_list, batch_size=batch_size,
+                           device=None if device == "auto" else device)
+    record = {"row": row, "seed": seed, **{k: results[k] for k in (*METRICS, "MdR", "num_scored")},
+              "run_dir": str(run_dir)}
+    keep = ["epoch", "grouping", "first_32s", "same_task_share", "random_groups_same_task_share"]
+    log = retrieval_log(run_dir)
+    groups = [{"row": row, "seed": seed, **{k: r.get(k) for k in keep}} for r in log.to_dict("records")]
+    return record, groups
+
+
+def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
+    """The retrieval stage's rows of a run's ``log.jsonl``: one per epoch, with ``epoch``,
+    ``grouping``, ``first_32s`` and, when the data root has task labels, ``same_task_share`` of
+    the epoch's groups and ``random_groups_same_task_share`` of random groups of the same videos
+    (:func:`videoclip.retrieval.group_stats`)."""
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a pre-training run directory")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return pd.DataFrame([r for r in rows if r.get("type") == "retrieval"])
+
+
+def _check_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise KeyError(f"{what}: missing columns {missing} (has {list(table.columns)})")
+
+
+def summarize_runs(runs: pd.DataFrame, *, metrics: Sequence[str] = METRICS,
+                   level: float = 0.95) -> pd.DataFrame:
+    """Each row's mean over seeds with a Student-t interval, beside the paper's Table 7.
+
+    Args:
+        runs: one row per (``row``, ``seed``) with the ``metrics`` columns.
+
+    Returns:
+        Long table: ``row``, ``metric``, ``mean``, ``ci_low``, ``ci_high``, ``sd``, ``n`` (seeds),
+        ``paper``; rows in Table 7's order (NaN bounds for a row of one seed).
+    """
+    _check_columns(runs, ["row", "seed", *metrics], "summarize_runs")
+    unknown = sorted(set(runs.row) - set(PAPER_ABLATIONS))
+    if unknown:
+        raise KeyError(f"summarize_runs: rows {unknown} are not in Table 7 ({list(PAPER_ABLATIONS)})")
+    duplicated = runs[runs.duplicated(["row", "seed"])]
+    if len(duplicated):
+        raise ValueError(f"summarize_runs: (row, seed) repeated: {duplicated[['row', 'seed']].values.tolist()}")
+    out = []
+    for row in [r for r in PAPER_ABLATIONS if r in set(runs.row)]:
+        part = runs[runs.row == row]
+        for metric in metrics:
+            paper = PAPER_ABLATIONS[row][list(METRICS).index(metric)] if metric in METRICS else np.nan
+            out.append({"row": row, "metric": metric, **mean_ci(part[metric], level), "paper": paper})
+    return pd.DataFrame(out)
+
+
+def _paired(table: pd.DataFrame, key: str, a: Any, b: Any, metric: str) -> pd.Series:
+    """Per seed, ``metric`` of ``key == a`` minus that of ``key == b`` (seeds present in both)."""
+    wide = table[table[key].isin([a, b])].pivot(index="seed", columns=key, values=metric)
+    if a not in wide or b not in wide:
+        raise ValueError(f"no runs of {key}={a if a not in wide else b!r}")
+    both = wide.dropna()
+    if both.empty:
+        raise ValueError(f"{key}={a!r} and {key}={b!r} share no seed; run both with the same seeds")
+    return both[a] - both[b]
+
+
+def paired_differences(runs: pd.DataFrame, *, reference: str = FULL, metric: str = "R@1",
+                       level: float = 0.95) -> pd.DataFrame:
+    """Each ablation minus the reference row, seed by seed (the same seed: the same data order
+    and initial video MLP), with a Student-t interval of the mean difference.
+
+    Returns:
+        One row per ablation other than ``reference``: ``row``, ``mean``, ``ci_low``, ``ci_high``,
+        ``sd``, ``n`` (paired seeds), ``per_seed`` (the differences), ``paper`` (the paper's
+        difference, Table 7).
+    """
+    _check_columns(runs, ["row", "seed", metric], "paired_differences")
+    index = list(METRICS).index(metric) if metric in METRICS else None
+    out = []
+    for row in [r for r in PAPER_ABLATIONS if r in set(runs.row) and r != reference]:
+        diff = _paired(runs, "row", row, reference, metric)
+        paper = (PAPER_ABLATIONS[row][index] - PAPER_ABLATIONS[reference][index]
+                 if index is not None and reference in PAPER_ABLATIONS else np.nan)
+        out.append({"row": row, **mean_ci(diff.to_numpy(), level),
+                    "per_seed": [round(float(d), 4) for d in diff], "paper": paper})
+    return pd.DataFrame(out)
+
+
+def lag_gains(sweep: pd.DataFrame, *, metric: str = "R@1", treatment: str = "overlap",
+              control: str = "exact", level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gain of ``treatment`` over ``control`` pairs per narration lag, seed by seed.
+
+    Args:
+        sweep: one row per (``lag_scale``, ``seed``, ``sampler``) with the ``metric`` column.
+
+    Returns:
+        ``(per_seed, summary)``: ``per_seed`` has ``lag_scale``, ``seed``, ``gain``; ``summary``
+        one row per ``lag_scale`` (ascending) with ``mean``, ``ci_low``, ``ci_high``, ``sd``, ``n``.
+    """
+    _check_columns(sweep, ["lag_scale", "seed", "sampler", metric], "lag_gains")
+    per_seed, summary = [], []
+    for scale in sorted(set(sweep.lag_scale)):
+        gain = _paired(sweep[sweep.lag_scale == scale], "sampler", treatment, control, metric)
+        per_seed += [{"lag_scale": scale, "seed": seed, "gain": float(g)} for seed, g in gain.items()]
+        summary.append({"lag_scale": scale, **mean_ci(gain.to_numpy(), level)})
+    return pd.DataFrame(per_seed), pd.DataFrame(summary)
+
+
+def overrides_of(row: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The flat pre-training overrides of a Table 7 row, with ``extra`` (applied to every row)
+    underneath: the row's own settings win."""
+    if row not in ABLATIONS:
+        raise KeyError(f"unknown ablation {row!r}; choose one of {list(ABLATIONS)}")
+    clash = sorted(set(extra or {}) & set(ABLATIONS[row]))
+    if clash:
+        raise ValueError(f"extra overrides {clash} would undo the ablation {row!r}; drop them")
+    return {**(extra or {}), **ABLATIONS[row]}

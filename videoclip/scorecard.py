@@ -1,0 +1,402 @@
+"""The book's scorecard: every number of the paper beside ours, and the predictions' verdicts.
+
+Reads the chapters' results files (``work_dir/results/*.json``, written with
+:func:`videoclip.provenance.write_results`):
+
+* evaluation chapters (05–08) follow :mod:`videoclip.report`'s schema —
+  ``results.benchmarks.<benchmark> = {headline, protocol, model, untrained, chance, oracle, paper}``;
+* the ablations chapter (:data:`ABLATION_CHAPTER`) writes ``results.runs`` (one record per Table 7
+  row and seed: ``row``, ``seed``, ``R@1``, ``R@5``, ``R@10``), ``results.groups`` (the retrieval
+  stage of those runs per epoch: ``row``, ``seed``, ``epoch``, ``same_task_share``,
+  ``random_groups_same_task_share``) and ``results.lag_sweep`` (``lag_scale``, ``seed``,
+  ``sampler``, ``R@1``, ...).
+
+The predictions of chapter 00 (:data:`PREDICTIONS`) are judged by fixed rules, each a function
+below returning a :class:`Verdict` — "supported", "not supported" or "inconclusive" — with the
+evidence in numbers. Where a rule compares intervals, they are Student-t intervals over training
+seeds (:func:`videoclip.stats.mean_ci`) of seed-by-seed differences.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from videoclip.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
+from videoclip.analysis import HEADLINE_METRICS
+from videoclip.paper import PAPER_ABLATIONS, PAPER_TABLE, PAPER_ZERO_SHOT
+from videoclip.provenance import read_results
+from videoclip.report import PAPER_NAMES
+from videoclip.stats import mean_ci
+
+__all__ = [
+    "ABLATION_CHAPTER",
+    "BENCHMARKS",
+    "INCONCLUSIVE",
+    "NOT_SUPPORTED",
+    "PREDICTIONS",
+    "SUPPORTED",
+    "Verdict",
+    "ablation_scorecard",
+    "ablation_tables",
+    "benchmark_records",
+    "collect_results",
+    "describe_source",
+    "evaluate_predictions",
+    "predict_background",
+    "predict_harder_groups",
+    "predict_overlap_lag",
+    "predict_retrieval_helps",
+    "predict_small_choices",
+    "predict_zero_shot",
+    "zero_shot_scorecard",
+]
+
+ABLATION_CHAPTER = "09_ablations"
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+
+#: Chapter 00's predictions (their short titles; the full text is in the overview chapter).
+PREDICTIONS: dict[int, str] = {
+    1: "Overlap helps when narration is loose (and less as the lag goes to zero)",
+    2: "Retrieved groups are harder (more same-task pairs than random groups, every epoch)",
+    3: "Harder groups help, a little (retrieval-augmented ≥ random groups in R@1)",
+    4: "Zero-shot transfer works above chance everywhere, below the oracle",
+    5: "Action segmentation is dominated by background (COIN ≈ all-background baseline)",
+    6: "Small design choices are small (shared towers, [CLS] within the seed spread; "
+       "first-32-s retrieval gives less coherent groups)",
+}
+
+#: The benchmarks the zero-shot chapters evaluate (our ids).
+BENCHMARKS = ("youcook2", "msrvtt", "didemo", "msrvtt_mc", "coin", "crosstask")
+
+#: How close (percentage points) COIN's frame accuracy must lie to the all-background baseline
+#: for prediction 5 ("close to", fixed with the rule, before the scorecard read any result).
+BACKGROUND_TOLERANCE = 5.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A prediction's verdict and the numbers behind it."""
+
+    prediction: int
+    verdict: str  # SUPPORTED | NOT_SUPPORTED | INCONCLUSIVE
+    evidence: str
+
+    @property
+    def title(self) -> str:
+        return PREDICTIONS[self.prediction]
+
+
+# ------------------------------------------------------------------------------ reading results
+
+
+def collect_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Every ``*.json`` results file of a directory, keyed by chapter (file stem), sorted.
+
+    A missing directory gives ``{}`` (no chapter ran yet); an unreadable file raises naming it.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        return {}
+    collected = {}
+    for path in sorted(results_dir.glob("*.json")):
+        try:
+            payload = read_results(path)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: not valid JSON ({err}); re-run the chapter that wrote it") from err
+        if not isinstance(payload, dict) or "results" not in payload:
+            raise ValueError(f"{path}: expected {{'results', 'config', 'provenance'}} "
+                             "(videoclip.provenance.write_results); re-run the chapter that wrote it")
+        collected[path.stem] = payload
+    return collected
+
+
+def describe_source(payload: Mapping[str, Any]) -> dict[str, str]:
+    """Where a results file's numbers come from: ``data`` (simulated world or real root), the
+    pre-training preset, and its provenance (git SHA, device, time)."""
+    from videoclip.workspace import world_info
+
+    config = payload.get("config", {})
+    prov = payload.get("provenance", {})
+    root = config.get("data_root")
+    if root and (Path(root) / "world.json").is_file():
+        info = world_info(root)
+        data = f"simulated {info.get('preset', '?')} world (seed {info.get('seed', '?')})"
+    elif config.get("simulated"):
+        data = f"simulated world ({root}, no longer on disk)"
+    else:
+        data = f"real data ({root})" if root else "unknown data root"
+    preset = config.get("pretrain_preset") or config.get("ablation_preset")
+    return {"data": data, "pretrain": Path(preset).stem if preset else "?",
+            "git_sha": str(prov.get("git_sha", "?"))[:12], "device": str(prov.get("device", "?")),
+            "time_utc": str(prov.get("time_utc", "?"))}
+
+
+def benchmark_records(collected: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The benchmark entries of every evaluation chapter: ``{"chapter", "benchmark", "record"}``
+    (``record`` in :func:`videoclip.report.benchmark_record`'s schema), in chapter order."""
+    out = []
+    for chapter, payload in collected.items():
+        benchmarks = payload["results"].get("benchmarks")
+        if not isinstance(benchmarks, Mapping):
+            continue
+        for benchmark, record in benchmarks.items():
+            if not isinstance(record, Mapping) or "model" not in record:
+                raise ValueError(f"results/{chapter}.json: benchmark {benchmark!r} has no 'model' "
+                                 "results (schema: videoclip.report); re-run the chapter")
+            out.append({"chapter": chapter, "benchmark": benchmark, "record": record})
+    return out
+
+
+def _level(levels: Mapping[str, Any] | None, benchmark: str, metric: str, *, chance: bool) -> float:
+    """A chance (or oracle) level of ``metric``; COIN's chance is its all-background baseline."""
+    if not levels:
+        return np.nan
+    key = metric
+    if chance and HEADLINE_METRICS.get(benchmark, (None, None))[1] == metric:
+        key = HEADLINE_METRICS[benchmark][0]
+    value = levels.get(key)
+    return float(value) if isinstance(value, (int, float)) else np.nan
+
+
+def zero_shot_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Every zero-shot number of the paper (Tables 1–5) beside ours.
+
+    One row per paper number and per chapter that measured it ("not run" when none did):
+    ``table``, ``benchmark``, ``metric`` (the paper's names), ``paper``, ``ours``, ``untrained``,
+    ``chance``, ``oracle``, ``status``, ``chapter``, ``protocol`` and the source
+    (:func:`describe_source`).
+    """
+    records = benchmark_records(collected)
+    rows = []
+    for (ours_bench, ours_metric), (bench, metric) in PAPER_NAMES.items():
+        base = {"table": PAPER_TABLE[bench], "benchmark": bench, "metric": metric,
+                "paper": PAPER_ZERO_SHOT[bench, metric]}
+        found = [r for r in records if r["benchmark"] == ours_bench]
+        if not found:
+            rows.append({**base, "status": "not run"})
+        for item in found:
+            record = item["record"]
+            ours = record["model"].get(ours_metric)
+            untrained = (record.get("untrained") or {}).get(ours_metric)
+            rows.append({**base, "ours": np.nan if ours is None else float(ours),
+                         "untrained": np.nan if untrained is None else float(untrained),
+                         "chance": _level(record.get("chance"), ours_bench, ours_metric, chance=True),
+                         "oracle": _level(record.get("oracle"), ours_bench, ours_metric, chance=False),
+                         "status": "ok" if ours is not None else f"no {ours_metric} in results",
+                         "chapter": item["chapter"], "protocol": record.get("protocol", ""),
+                         **describe_source(collected[item["chapter"]])})
+    columns = ["table", "benchmark", "metric", "paper", "ours", "untrained", "chance", "oracle",
+               "status", "chapter", "protocol", "data", "pretrain", "git_sha", "device", "time_utc"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def ablation_tables(collected: Mapping[str, Mapping[str, Any]]
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+    """``(runs, groups, lag_sweep)`` of the ablations chapter, or None when it has not run."""
+    payload = collected.get(ABLATION_CHAPTER)
+    if payload is None:
+        return None
+    results = payload["results"]
+    missing = [k for k in ("runs", "groups", "lag_sweep") if k not in results]
+    if missing:
+        raise ValueError(f"results/{ABLATION_CHAPTER}.json lacks {missing}; re-run chapter 09")
+    return (pd.DataFrame(results["runs"]), pd.DataFrame(results["groups"]),
+            pd.DataFrame(results["lag_sweep"]))
+
+
+def ablation_scorecard(collected: Mapping[str, Mapping[str, Any]], *, level: float = 0.95) -> pd.DataFrame:
+    """Table 7 beside ours: one row per ablation and metric with the paper's number and our mean
+    over seeds with its interval (``status`` "not run" without the ablations chapter)."""
+    tables = ablation_tables(collected)
+    paper = pd.DataFrame([{"row": row, "metric": metric, "paper": values[i]}
+                          for row, values in PAPER_ABLATIONS.items() for i, metric in enumerate(METRICS)])
+    if tables is None or tables[0].empty:
+        return paper.assign(status="not run")
+    summary = summarize_runs(tables[0], level=level).drop(columns="paper")
+    merged = paper.merge(summary, on=["row", "metric"], how="left")
+    merged["status"] = np.where(merged["n"].notna(), "ok", "not run")
+    source = describe_source(collected[ABLATION_CHAPTER])
+    return merged.assign(**{k: np.where(merged.status == "ok", v, "") for k, v in source.items()})
+
+
+# ------------------------------------------------------------------------------ prediction rules
+
+
+def _fmt(ci: Mapping[str, float]) -> str:
+    n = int(ci["n"])
+    if np.isnan(ci["ci_low"]):
+        return f"{ci['mean']:+.2f} (n={n}, no interval)"
+    return f"{ci['mean']:+.2f} [{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}] (n={n})"
+
+
+def _sign(ci: Mapping[str, float]) -> str:
+    """"above" / "below" when the interval excludes 0, else "includes 0" (or "no interval")."""
+    if np.isnan(ci["ci_low"]):
+        return "no interval"
+    return "above" if ci["ci_low"] > 0 else "below" if ci["ci_high"] < 0 else "includes 0"
+
+
+def predict_overlap_lag(sweep: pd.DataFrame, *, level: float = 0.95) -> Verdict:
+    """Prediction 1. With ``sweep`` the YouCook2 R@1 of overlap and exact runs (both with random
+    groups) per lag scale and seed: **supported** when the gain at the largest lag has an
+    interval above 0 *and* the seed-by-seed change of the gain from the smallest to the largest
+    lag has an interval above 0; **not supported** when either interval lies below 0;
+    **inconclusive** otherwise (or with fewer than two lags, or one seed)."""
+    if sweep.empty or sweep.lag_scale.nunique() < 2:
+        return Verdict(1, INCONCLUSIVE, "needs runs at two lag scales or more")
+    per_seed, summary = lag_gains(sweep, level=level)
+    low, high = summary.lag_scale.min(), summary.lag_scale.max()
+    at_high = summary.set_index("lag_scale").loc[high]
+    wide = per_seed.pivot(index="seed", columns="lag_scale", values="gain")[[low, high]].dropna()
+    trend = mean_ci((wide[high] - wide[low]).to_numpy(), level) if len(wide) else None
+    evidence = (f"gain of overlap over exact in R@1 at lag×{high:g}: {_fmt(at_high)}; "
+                f"change of the gain from lag×{low:g} to lag×{high:g}: "
+                + (_fmt(trend) if trend else "no seed at both lags"))
+    signs = {_sign(at_high), _sign(trend) if trend else "no interval"}
+    if "below" in signs:
+        return Verdict(1, NOT_SUPPORTED, evidence)
+    if signs == {"above"}:
+        return Verdict(1, SUPPORTED, evidence)
+    return Verdict(1, INCONCLUSIVE, evidence)
+
+
+def predict_harder_groups(groups: pd.DataFrame) -> Verdict:
+    """Prediction 2. **supported** when, in every epoch of every seed of the full model, the
+    retrieved groups' same-task share exceeds that of random groups of the same videos;
+    **not supported** when it does not in some epoch; **inconclusive** without task labels."""
+    needed = {"row", "seed", "epoch", "same_task_share", "random_groups_same_task_share"}
+    if groups.empty or not needed <= set(groups.columns):
+        return Verdict(2, INCONCLUSIVE, "no group statistics (the data root has no task labels?)")
+    full = groups[groups.row == FULL].dropna(subset=["same_task_share", "random_groups_same_task_share"])
+    if full.empty:
+        return Verdict(2, INCONCLUSIVE, "no group statistics of the full model's runs")
+    wins = full.same_task_share > full.random_groups_same_task_share
+    evidence = (f"retrieved groups beat random groups in {int(wins.sum())} of {len(full)} epochs "
+                f"(seeds × epochs); mean same-task share {100 * full.same_task_share.mean():.1f}% vs "
+                f"{100 * full.random_groups_same_task_share.mean():.1f}%")
+    return Verdict(2, SUPPORTED if wins.all() else NOT_SUPPORTED, evidence)
+
+
+def predict_retrieval_helps(runs: pd.DataFrame, *, level: float = 0.95) -> Verdict:
+    """Prediction 3. The seed-by-seed difference full − "w/o retrieval" in YouCook2 R@1:
+    **supported** when its interval lies above 0, **not supported** when below 0,
+    **inconclusive** when it includes 0 (the prediction expected overlapping intervals at toy
+    scale; the rule does not count that as support)."""
+    if not {FULL, "w/o retrieval"} <= set(runs.get("row", [])):
+        return Verdict(3, INCONCLUSIVE, "needs runs of the full model and of 'w/o retrieval'")
+    diff = paired_differences(runs[runs.row.isin([FULL, "w/o retrieval"])], level=level).iloc[0]
+    ci = {"mean": -diff["mean"], "ci_low": -diff["ci_high"], "ci_high": -diff["ci_low"], "n": diff["n"]}
+    evidence = f"R@1 of full − w/o retrieval: {_fmt(ci)} points"
+    sign = _sign(ci)
+    return Verdict(3, SUPPORTED if sign == "above" else NOT_SUPPORTED if sign == "below" else INCONCLUSIVE,
+                   evidence)
+
+
+def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: float = 0.95) -> Verdict:
+    """Prediction 6, three parts. (a, b) shared towers and [CLS] pooling: the absolute mean
+    seed-by-seed change of R@1 is smaller than the seed-to-seed spread (the standard deviation of
+    the full model's R@1 over seeds) — else the part fails. (c) first 32 s for retrieval: the
+    seed-by-seed difference of the same-task share of the groups (mean over epochs), first-32-s
+    minus full, has an interval below 0 (holds), above 0 (fails), or including 0 (unclear).
+    **supported** when all parts hold, **not supported** when one fails, else **inconclusive**."""
+    parts, evidence = [], []
+    full = runs[runs.row == FULL] if "row" in runs else runs.iloc[0:0]
+    spread = mean_ci(full["R@1"].to_numpy(), level)["sd"] if len(full) else np.nan
+    for row, name in (("shared video/text transformer", "shared towers"),
+                      ("[CLS] instead of mean pooling", "[CLS] pooling")):
+        if row not in set(runs.get("row", [])) or not len(full):
+            parts.append("unclear")
+            evidence.append(f"{name}: not run")
+            continue
+        diff = paired_differences(runs[runs.row.isin([FULL, row])], level=level).iloc[0]
+        if np.isnan(spread):
+            parts.append("unclear")
+        else:
+            parts.append("holds" if abs(diff["mean"]) < spread else "fails")
+        evidence.append(f"{name}: ΔR@1 {diff['mean']:+.2f} vs seed spread (sd) {spread:.2f}")
+    needed = {"row", "seed", "same_task_share"}
+    first = "use first 32 sec for retrieval"
+    if needed <= set(groups.columns) and {FULL, first} <= set(groups.row):
+        per_run = groups.dropna(subset=["same_task_share"]).groupby(["row", "seed"]).same_task_share.mean()
+        wide = per_run.unstack("row")[[FULL, first]].dropna()
+        if len(wide):
+            ci = mean_ci(100 * (wide[first] - wide[FULL]).to_numpy(), level)
+            sign = _sign(ci)
+            parts.append("holds" if sign == "below" else "fails" if sign == "above" else "unclear")
+            evidence.append(f"first 32 s − whole video, same-task share of groups: {_fmt(ci)} points")
+        else:
+            parts.append("unclear")
+            evidence.append("first 32 s: no seed shared with the full model")
+    else:
+        parts.append("unclear")
+        evidence.append("first 32 s: no group statistics")
+    verdict = (NOT_SUPPORTED if "fails" in parts else SUPPORTED if set(parts) == {"holds"}
+               else INCONCLUSIVE)
+    return Verdict(6, verdict, "; ".join(evidence))
+
+
+def predict_zero_shot(records: list[dict[str, Any]]) -> Verdict:
+    """Prediction 4. For each benchmark's headline metric: the model's number must exceed the
+    chance level (COIN: the all-background baseline) and stay below the oracle (where the world
+    has one). Point estimates: the evaluation chapters give the intervals. **not supported** when
+    one benchmark fails, **supported** when all six ran and pass, else **inconclusive**."""
+    failures, passes, seen = [], [], set()
+    for item in records:
+        record, bench = item["record"], item["benchmark"]
+        headline = record.get("headline") or HEADLINE_METRICS[bench][1]
+        ours = record["model"].get(headline)
+        chance = _level(record.get("chance"), bench, headline, chance=True)
+        oracle = _level(record.get("oracle"), bench, headline, chance=False)
+        if ours is None or np.isnan(chance):
+            continue
+        seen.add(bench)
+        text = f"{bench} {headline} {ours:.1f} (chance {chance:.1f}, oracle {oracle:.1f})"
+        ok = ours > chance and (np.isnan(oracle) or ours < oracle)
+        (passes if ok else failures).append(text)
+    missing = [b for b in BENCHMARKS if b not in seen]
+    evidence = "; ".join(failures + passes) + (f"; not run: {', '.join(missing)}" if missing else "")
+    if failures:
+        return Verdict(4, NOT_SUPPORTED, "fails: " + evidence)
+    return Verdict(4, SUPPORTED if not missing else INCONCLUSIVE, evidence or "no benchmark ran")
+
+
+def predict_background(records: list[dict[str, Any]], *, tolerance: float = BACKGROUND_TOLERANCE) -> Verdict:
+    """Prediction 5. COIN frame accuracy within ``tolerance`` points of the all-background
+    baseline of the same seconds: **supported**; further away: **not supported**; COIN not run:
+    **inconclusive**."""
+    coin = [item["record"] for item in records if item["benchmark"] == "coin"]
+    if not coin:
+        return Verdict(5, INCONCLUSIVE, "COIN was not run")
+    model = coin[-1]["model"]
+    baseline = model.get("background_baseline", _level(coin[-1].get("chance"), "coin", "frame_accuracy",
+                                                       chance=True))
+    gap = model["frame_accuracy"] - baseline
+    evidence = (f"frame accuracy {model['frame_accuracy']:.1f} vs all-background {baseline:.1f} "
+                f"({gap:+.1f} points; 'close' = within ±{tolerance:g})")
+    return Verdict(5, SUPPORTED if abs(gap) <= tolerance else NOT_SUPPORTED, evidence)
+
+
+def evaluate_predictions(collected: Mapping[str, Mapping[str, Any]], *, level: float = 0.95) -> pd.DataFrame:
+    """All six predictions' verdicts from the results files: ``prediction``, ``title``,
+    ``verdict``, ``evidence`` (the ablation ones "inconclusive" when chapter 09 has not run)."""
+    records = benchmark_records(collected)
+    verdicts = [predict_zero_shot(records), predict_background(records)]
+    tables = ablation_tables(collected)
+    if tables is None:
+        verdicts += [Verdict(n, INCONCLUSIVE, f"not run: no results/{ABLATION_CHAPTER}.json")
+                     for n in (1, 2, 3, 6)]
+    else:
+        runs, groups, sweep = tables
+        verdicts += [predict_overlap_lag(sweep, level=level), predict_harder_groups(groups),
+                     predict_retrieval_helps(runs, level=level),
+                     predict_small_choices(runs, groups, level=level)]
+    rows = [{"prediction": v.prediction, "title": v.title, "verdict": v.verdict, "evidence": v.evidence}
+            for v in sorted(verdicts, key=lambda v: v.prediction)]
+    return pd.DataFrame(rows)
