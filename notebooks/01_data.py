@@ -301,8 +301,9 @@ if simulated:
 # knows the true direction of every concept and scores a text by the sum of the directions its
 # words name against the stored, noisy features: the ceiling of a model that learned
 # word↔concept perfectly and nothing else. Every later chapter's number lies somewhere between
-# the two. Both are computed on simplified versions of the official protocols
-# (`videoclip.data.world_levels`); the evaluators are the reference.
+# the two. Both run through the same official evaluators as the trained model
+# (`videoclip.data.world_levels`: the oracle is a model whose embeddings are the true concept
+# directions; chance uses closed forms or seeded random embeddings).
 
 # %%
 if len(present) == len(counts):

@@ -124,18 +124,22 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
         preset: a ``params/pretrain/*.yaml`` preset; ``extra`` overrides go on top for every row,
             then the row's own (:func:`overrides_of`).
         row: a key of :data:`ABLATIONS`; seed: the run's ``seed``.
+        device: where to train and evaluate (``"auto"``: cuda when available, else cpu).
 
     Returns:
         ``(record, groups)``: ``record`` has ``row``, ``seed``, ``R@1``, ``R@5``, ``R@10``, ``MdR``,
         ``num_scored``, ``run_dir``; ``groups`` one dict per epoch of the retrieval stage
         (:func:`retrieval_log`) with ``row`` and ``seed``.
     """
+    import torch
+
     from videoclip.workspace import ensure_pretrained
 
     run_dir = ensure_pretrained(work_dir, data_root, preset=preset, name="ablation", seed=seed,
                                 progress=False, device=device, **overrides_of(row, extra))
-    results = evaluate_run(run_dir, data_root, clip_list=clip_list, batch_size=batch_size,
-                           device=None if device == "auto" else device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    results = evaluate_run(run_dir, data_root, clip_list=clip_list, batch_size=batch_size, device=device)
     record = {"row": row, "seed": seed, **{k: results[k] for k in (*METRICS, "MdR", "num_scored")},
               "run_dir": str(run_dir)}
     keep = ["epoch", "grouping", "first_32s", "same_task_share", "random_groups_same_task_share"]

@@ -14,6 +14,7 @@ Paper: §3.1–3.2. Ablations of Paper Table 7: ``shared_towers`` (θv ≡ θt) 
 
 from __future__ import annotations
 
+import functools
 import json
 import warnings
 from collections.abc import Callable, Sequence
@@ -412,9 +413,12 @@ class VideoCLIP(nn.Module):
             (``pooling="mean"``) or its ``[CLS]`` state (``pooling="cls"``).
         """
         video, vmask = self._check_video(video, vmask)
+        # Looked up once (not per bucket): the table's gradient is one dense (V, D) tensor.
+        special = self._special_embeddings()
         if self.length_buckets:
-            return _bucketed(self._pool_video, vmask, self.length_buckets, video, vmask)
-        return self._pool_video(video, vmask)
+            pool = functools.partial(self._pool_video, special=special)
+            return _bucketed(pool, vmask, self.length_buckets, video, vmask)
+        return self._pool_video(video, vmask, special=special)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Pooled text embeddings (SPEC §1; Paper: §3.1).
@@ -429,11 +433,13 @@ class VideoCLIP(nn.Module):
             (``[CLS]`` and padding excluded), or the ``[CLS]`` state (``pooling="cls"``).
         """
         input_ids, attention_mask = self._check_text(input_ids, attention_mask)
+        # Looked up once (not per bucket): the table's gradient is one dense (V, D) tensor.
+        embeds = self.text_encoder.embeddings.word_embeddings(input_ids)  # (B, L, D)
         if self.length_buckets:
             return _bucketed(
-                self._pool_text, attention_mask, self.length_buckets, input_ids, attention_mask
+                self._pool_text, attention_mask, self.length_buckets, embeds, attention_mask
             )
-        return self._pool_text(input_ids, attention_mask)
+        return self._pool_text(embeds, attention_mask)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Lay texts out as ``[CLS] tokens[:61] [SEP]``, padded to the longest (SPEC §1).
@@ -488,21 +494,23 @@ class VideoCLIP(nn.Module):
 
     # ------------------------------------------------------------------ internals
 
-    def _pool_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+    def _pool_video(
+        self, video: torch.Tensor, vmask: torch.Tensor, *, special: torch.Tensor
+    ) -> torch.Tensor:
         """Checked ``(B, T, video_dim)``, ``(B, T)`` → pooled ``(B, D)``."""
-        hidden = self._video_hidden(video, vmask, mask_cls=False)  # (B, T + 2, D)
+        hidden = self._video_hidden(video, vmask, mask_cls=False, special=special)  # (B, T + 2, D)
         if self.config.pooling == "cls":
             return hidden[:, 0]
         ones = torch.ones_like(vmask[:, :1])
         weights = torch.cat([torch.zeros_like(ones), vmask, ones], dim=1).to(hidden.dtype)
         return _masked_mean(hidden, weights)
 
-    def _pool_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Checked ``(B, L)`` ids and mask → pooled ``(B, D)``."""
+    def _pool_text(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Word embeddings ``(B, L, D)`` of checked ids and their mask ``(B, L)`` → ``(B, D)``."""
         hidden = self.text_encoder(
-            input_ids=input_ids,
+            inputs_embeds=embeds,
             attention_mask=attention_mask,
-            token_type_ids=torch.zeros_like(input_ids),
+            token_type_ids=torch.zeros_like(attention_mask),
         ).last_hidden_state  # (B, L, D)
         if self.config.pooling == "cls":
             return hidden[:, 0]
@@ -510,19 +518,33 @@ class VideoCLIP(nn.Module):
         weights[:, 0] = 0.0  # [CLS] is not pooled
         return _masked_mean(hidden, weights)
 
+    def _special_embeddings(self) -> torch.Tensor:
+        """The video tower's ``[CLS]`` and ``[SEP]`` word embeddings, ``(2, D)``."""
+        special = torch.tensor(
+            [self.config.cls_token_id, self.config.sep_token_id], device=self.device
+        )
+        return self.video_tower.embeddings.word_embeddings(special)
+
     def _video_hidden(
-        self, video: torch.Tensor, vmask: torch.Tensor, *, mask_cls: bool
+        self,
+        video: torch.Tensor,
+        vmask: torch.Tensor,
+        *,
+        mask_cls: bool,
+        special: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Last layer over ``[CLS] v1..vT [SEP]``: ``(B, T, video_dim)`` → ``(B, T + 2, D)``."""
+        """Last layer over ``[CLS] v1..vT [SEP]``: ``(B, T, video_dim)`` → ``(B, T + 2, D)``.
+
+        ``special``: :meth:`_special_embeddings`, when the caller looked them up already.
+        """
         batch_size, num_slots = vmask.shape
         tower = self.video_tower
         # Padded slots hold MLP(0) (as the original's zero padding); zeroing also keeps
         # whatever a caller left there (NaN included) out of the masked attention.
         tokens = self.video_mlp(video.masked_fill(~vmask.unsqueeze(-1), 0.0))  # (B, T, D)
-        special = torch.tensor(
-            [self.config.cls_token_id, self.config.sep_token_id], device=video.device
-        )
-        cls_emb, sep_emb = tower.embeddings.word_embeddings(special).to(tokens.dtype)  # (D,) each
+        if special is None:
+            special = self._special_embeddings()
+        cls_emb, sep_emb = special.to(tokens.dtype)  # (D,) each
         inputs_embeds = torch.cat(
             [
                 cls_emb.expand(batch_size, 1, -1),
@@ -636,11 +658,13 @@ def _bucketed(
         width = int(lengths.max())
         return encode(*(x[:, :width] for x in inputs))
     order = torch.argsort(lengths, stable=True)
-    parts = []
-    for rows in order.tensor_split(min(num_buckets, len(order))):
-        width = int(lengths[rows].max())
-        rows = rows.to(mask.device)
-        parts.append(encode(*(x[rows, :width] for x in inputs)))
+    sizes = [len(rows) for rows in order.tensor_split(min(num_buckets, len(order)))]
+    widths = [int(part.max()) for part in lengths[order].split(sizes)]
+    # One gather, then contiguous chunks: split's backward concatenates, where slicing each
+    # bucket out of the whole batch would build a full-size gradient per bucket.
+    device_order = order.to(mask.device)
+    chunks = zip(*(x[device_order].split(sizes) for x in inputs))
+    parts = [encode(*(x[:, :width] for x in chunk)) for chunk, width in zip(chunks, widths)]
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order))
     return torch.cat(parts)[inverse.to(mask.device)]

@@ -361,10 +361,13 @@ def predict_zero_shot(records: list[dict[str, Any]]) -> Verdict:
         ok = ours > chance and (np.isnan(oracle) or ours < oracle)
         (passes if ok else failures).append(text)
     missing = [b for b in BENCHMARKS if b not in seen]
-    evidence = "; ".join(failures + passes) + (f"; not run: {', '.join(missing)}" if missing else "")
+    parts = [f"{label}: {'; '.join(items)}" for label, items in
+             (("not above chance or not below the oracle", failures), ("in range", passes),
+              ("not run", missing)) if items]
+    evidence = " | ".join(parts)
     if failures:
-        return Verdict(4, NOT_SUPPORTED, "fails: " + evidence)
-    return Verdict(4, SUPPORTED if not missing else INCONCLUSIVE, evidence or "no benchmark ran")
+        return Verdict(4, NOT_SUPPORTED, evidence)
+    return Verdict(4, SUPPORTED if not missing else INCONCLUSIVE, evidence)
 
 
 def predict_background(records: list[dict[str, Any]], *, tolerance: float = BACKGROUND_TOLERANCE) -> Verdict:

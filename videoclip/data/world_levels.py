@@ -1,300 +1,244 @@
-"""How hard is a simulated world? Chance levels and a concept-oracle ceiling per benchmark.
+"""How hard is a data root? Chance levels and a concept-oracle ceiling per benchmark.
 
-* :func:`chance_levels` — what a scorer without information gets (expected values, or a seeded
-  Monte-Carlo average where no closed form is simple), read from the benchmark files alone, so
-  it applies to real data roots too.
-* :func:`oracle_levels` — a *concept oracle*: it knows each concept's true feature direction
-  (``world_truth.npz``) and scores a text by the sum of the directions of the concepts its words
-  name, against the stored (noisy, smoothed) features. It is the score of a model that learned
-  word ↔ concept perfectly but nothing else; a trained model can beat it only by exploiting
-  regularities it does not use (e.g. context, step order).
+Both run through the official protocols of :mod:`videoclip.evaluation` (SPEC §7), so a level
+is scored exactly as a model's number is:
 
-Both follow SPEC §7's protocols in simplified form (first 32 s of a segment, 21 DiDeMo moments,
-COIN's Outside rule, CrossTask's ordered one-second alignment) and return
-``{benchmark: {metric: value}}`` with metrics in percent. The official evaluators live in
-``videoclip.evaluation``; these are reference levels for the book, not replacements.
+* :func:`oracle_levels` — the evaluators run with an :class:`OracleModel`: it knows each
+  concept's true feature direction (``world_truth.npz``) and scores a text by the projection
+  of the stored (noisy, smoothed) features on the sum of the directions of the concepts its
+  words name. It is the score of a model that learned word ↔ concept perfectly but nothing
+  else; a trained model can beat it only by exploiting regularities it does not use (context,
+  step order). Only a simulated world has concepts.
+* :func:`chance_levels` — what a scorer without information gets: closed forms where they are
+  simple (retrieval, multiple choice, COIN's trivial baselines), random rankings scored by the
+  official DiDeMo metric, and a seeded :class:`RandomModel` through the CrossTask evaluator.
+
+Both return ``{benchmark: {metric: value}}``, metrics in percent.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
 from videoclip.data.benchmarks import (
-    CoinVideo,
-    CrossTaskData,
-    crosstask_split,
+    DIDEMO_MOMENTS,
     load_coin,
-    load_crosstask,
     load_didemo,
     load_msrvtt_mc,
     load_msrvtt_test,
     load_youcook2_val,
-    read_step_annotation,
 )
 from videoclip.data.taxonomy import text_concepts
+from videoclip.evaluation import (
+    evaluate_didemo,
+    evaluate_retrieval,
+    evaluate_segmentation,
+    evaluate_step_localization,
+    evaluate_videoqa,
+    moment_metrics,
+)
+from videoclip.evaluation.common import open_store
+from videoclip.evaluation.segmentation import OUTSIDE, coin_targets
 
-MAX_SECONDS = 32  # SPEC §7: evaluation uses the first 32 s of a clip
-DIDEMO_MOMENTS = [(s, e) for s in range(6) for e in range(s, 6)]  # 21 moments over 6 chunks
-CROSSTASK_TRAIN_PER_TASK = 30  # the official random_split holds out 30 training videos per task
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def _ranks(sim: np.ndarray) -> np.ndarray:
-    """1-based rank of the diagonal entry in each row, ties broken pessimistically."""
-    true = np.diag(sim)[:, None]
-    return (sim >= true).sum(axis=1)
-
-
-def _retrieval(ranks: np.ndarray) -> dict[str, float]:
-    return {"R@1": 100 * float(np.mean(ranks <= 1)), "R@5": 100 * float(np.mean(ranks <= 5)),
-            "R@10": 100 * float(np.mean(ranks <= 10)), "MdR": float(np.median(ranks)),
-            "num_queries": len(ranks)}
+__all__ = ["OracleModel", "RandomModel", "chance_levels", "oracle_levels"]
 
 
-def _iou(a: tuple[int, int], b: tuple[int, int]) -> float:
-    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]) + 1)
-    union = max(a[1], b[1]) - min(a[0], b[0]) + 1
-    return inter / union
+# --------------------------------------------------------------------------- scorers
 
 
-def _didemo_scores(ranked: list[list[tuple[int, int]]], times: list) -> dict[str, float]:
-    """LocalizingMoments' metrics: best 3 of the annotators' ranks and IoUs."""
-    r1, r5, miou = [], [], []
-    for moments, gts in zip(ranked, times):
-        ranks = sorted(moments.index(tuple(t)) + 1 for t in gts if tuple(t) in moments)
-        mean_rank = float(np.mean(ranks[:3]))
-        ious = sorted(_iou(moments[0], tuple(t)) for t in gts)
-        r1.append(mean_rank <= 1)
-        r5.append(mean_rank <= 5)
-        miou.append(float(np.mean(ious[-3:])))
-    return {"rank@1": 100 * float(np.mean(r1)), "rank@5": 100 * float(np.mean(r5)),
-            "mIoU": 100 * float(np.mean(miou)), "num_queries": len(ranked)}
+class OracleModel:
+    """A scorer that knows the simulated world's concepts (the evaluators' model protocol).
 
+    Embeddings live in the feature space (``D = 512``): a text is the unit sum of the true
+    directions of the concepts it names (:func:`videoclip.data.taxonomy.text_concepts`; words
+    the world does not know are ignored, a text naming no known concept is the zero vector and
+    counted in :attr:`texts_without_concepts`); a clip is the unit mean of its feature rows; a
+    token state is the feature row itself, without context. A score is thus the projection of
+    the features on the text's concept direction.
 
-def align_ordered(cost: np.ndarray) -> np.ndarray:
-    """``(T, K)`` 0/1: each step k gets one second t_k, t_1 < … < t_K, minimising Σ cost[t_k, k]."""
-    num_t, num_k = cost.shape
-    total = np.full((num_t + 1, num_k + 1), np.inf)
-    total[:, 0] = 0.0
-    for k in range(1, num_k + 1):
-        for t in range(k, num_t + 1):  # best over the first t seconds for the first k steps
-            total[t, k] = min(total[t - 1, k], total[t - 1, k - 1] + cost[t - 1, k - 1])
-    out = np.zeros((num_t, num_k), np.uint8)
-    t = num_t
-    for k in range(num_k, 0, -1):
-        while total[t, k] == total[t - 1, k]:
-            t -= 1
-        out[t - 1, k - 1] = 1
-        t -= 1
-    return out
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _crosstask_test(root: Path) -> tuple[dict[str, tuple[str, ...]], dict[str, list[str]], CrossTaskData]:
-    """Primary tasks' steps and the official test videos (the loader's split, seed 0)."""
-    data = load_crosstask(root)
-    _, test = crosstask_split(data.videos, data.val_videos)
-    return {t: task.steps for t, task in data.tasks.items()}, test, data
-
-
-def _coin_truth(video: CoinVideo, num_t: int) -> np.ndarray:
-    """Per-second step id of a COIN video (0 = background, "Outside")."""
-    y = np.zeros(num_t, np.int64)
-    for seg in video.segments:
-        y[int(np.floor(seg.start)) : int(np.ceil(seg.end))] = seg.label_id
-    return y
-
-
-# --------------------------------------------------------------------------- chance
-
-
-def chance_levels(data_dir: str | Path, *, num_draws: int = 50, seed: int = 0) -> dict[str, dict]:
-    """Chance level of each benchmark of a data root (simulated or real), in percent.
-
-    Retrieval: expected recall of a uniformly random ranking (R@k = k/N, MdR = (N+1)/2).
-    Multiple choice: 1/5. DiDeMo and CrossTask: the mean over ``num_draws`` random rankings /
-    random scores (seeded). COIN: the all-background baseline and a uniform guess over the
-    labels and background.
+    Args:
+        concepts: ``(C,)`` concept names.
+        directions: ``(C, 512)`` their feature directions (normalised here).
     """
-    root = Path(data_dir)
-    rng = np.random.default_rng(seed)
-    out: dict[str, dict] = {}
-    out["youcook2"] = _chance_retrieval(len(load_youcook2_val(root)))
-    out["msrvtt"] = _chance_retrieval(len(load_msrvtt_test(root)))
-    mc = load_msrvtt_mc(root)
-    out["msrvtt_mc"] = {"accuracy": 100 * float(np.mean([1 / len(q.options) for q in mc])),
-                        "num_queries": len(mc)}
-    queries = load_didemo(root)
-    draws = []
-    for _ in range(num_draws):
-        ranked = [[DIDEMO_MOMENTS[i] for i in rng.permutation(21)] for _ in queries]
-        draws.append(_didemo_scores(ranked, [q.times for q in queries]))
-    out["didemo"] = {k: float(np.mean([d[k] for d in draws])) for k in ("rank@1", "rank@5", "mIoU")}
-    out["didemo"]["num_queries"] = len(queries)
-    coin = load_coin(root / "coin" / "COIN.json")
-    background = total = 0
-    for video in coin.videos:
-        y = _coin_truth(video, int(np.ceil(video.duration)))
-        background += int((y == 0).sum())
-        total += len(y)
-    out["coin"] = {"all_background": 100 * background / total,
-                   "uniform_guess": 100 / (len(coin.labels) + 1), "num_labels": len(coin.labels)}
-    steps, test, data = _crosstask_test(root)
-    draws = []
-    for _ in range(max(1, num_draws // 10)):
-        recalls = {}
-        for task, vids in test.items():
-            hit = present = 0
-            for vid in vids:
-                num_t = _crosstask_length(root, data, task, vid)
-                y = read_step_annotation(data.annotation_path(task, vid), num_t, len(steps[task]))
-                if num_t < len(steps[task]):
-                    continue
-                pred = align_ordered(rng.random(y.shape))
-                hit += int((y * pred).sum())
-                present += int((y.sum(axis=0) > 0).sum())
-            recalls[task] = hit / max(present, 1)
-        draws.append(100 * float(np.mean(list(recalls.values()))))
-    out["crosstask"] = {"recall": float(np.mean(draws)), "num_tasks": len(test)}
-    return out
+
+    def __init__(self, concepts: Sequence[str], directions: np.ndarray) -> None:
+        directions = np.asarray(directions, dtype=np.float32)
+        if directions.ndim != 2 or len(directions) != len(concepts):
+            raise ValueError(f"directions have shape {directions.shape} for {len(concepts)} concepts; "
+                             "pass one (dim,) row per concept")
+        self.index = {str(name): i for i, name in enumerate(concepts)}
+        self.directions = torch.from_numpy(directions / np.linalg.norm(directions, axis=1, keepdims=True))
+        self.texts_without_concepts = 0
+
+    @classmethod
+    def from_data_root(cls, data_dir: str | Path) -> OracleModel:
+        """The oracle of a simulated data root (its ``world_truth.npz``)."""
+        path = Path(data_dir) / "world_truth.npz"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: the concept oracle needs a simulated data root "
+                "(written by videoclip.data.simulate); real data has no true concepts")
+        with np.load(path) as truth:
+            return cls([str(c) for c in truth["concepts"]], truth["directions"])
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        """``(N, 512)`` unit sums of the directions of each text's known concepts."""
+        out = torch.zeros(len(texts), self.directions.shape[1])
+        for i, text in enumerate(texts):
+            rows = [self.index[c] for c in text_concepts(text) if c in self.index]
+            if not rows:
+                self.texts_without_concepts += 1
+                continue
+            v = self.directions[rows].sum(dim=0)
+            out[i] = v / v.norm()
+        return out
+
+    def encode_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+        """``(B, 512)`` unit mean of the unmasked rows of ``video (B, T, 512)``."""
+        mask = vmask.to(video.dtype)[..., None]
+        mean = (video * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return mean / mean.norm(dim=1, keepdim=True).clamp(min=1e-8)
+
+    def video_token_states(self, video: torch.Tensor, vmask: torch.Tensor, *,
+                           mask_cls: bool) -> torch.Tensor:
+        """``(B, T, 512)``: the feature rows, zero where masked (no ``[CLS]``, so ``mask_cls`` is moot)."""
+        return video * vmask.to(video.dtype)[..., None]
 
 
-def _chance_retrieval(n: int) -> dict[str, float]:
-    return {"R@1": 100 / n, "R@5": 100 * min(5, n) / n, "R@10": 100 * min(10, n) / n,
-            "MdR": (n + 1) / 2, "num_queries": n}
+class RandomModel:
+    """A scorer without information: fresh standard-normal embeddings from a seeded generator.
 
+    Every call draws new vectors (``(B, dim)``, ``(N, dim)``, ``(B, T, dim)``), so scores are
+    exchangeable across candidates; the same seed and call order give the same numbers.
+    """
 
-def _crosstask_length(root: Path, data: CrossTaskData, task: str, vid: str) -> int:
-    """Seconds of a CrossTask video: its feature rows where present, else its last step's end."""
-    path = root / "crosstask" / "features" / f"{vid}.npy"
-    if path.is_file():
-        return int(np.load(path, mmap_mode="r").shape[0])
-    lines = data.annotation_path(task, vid).read_text().split()
-    return int(np.ceil(max(float(line.split(",")[2]) for line in lines)))
+    def __init__(self, *, seed: int = 0, dim: int = 32) -> None:
+        self.dim = dim
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _draw(self, *shape: int) -> torch.Tensor:
+        return torch.randn(*shape, self.dim, generator=self.generator)
+
+    def encode_texts(self, texts: list[str]) -> torch.Tensor:
+        return self._draw(len(texts))
+
+    def encode_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
+        return self._draw(video.shape[0]).to(video.device)
+
+    def video_token_states(self, video: torch.Tensor, vmask: torch.Tensor, *,
+                           mask_cls: bool) -> torch.Tensor:
+        return self._draw(video.shape[0], video.shape[1]).to(video.device)
 
 
 # --------------------------------------------------------------------------- oracle
 
 
-class _Oracle:
-    """Text vectors from true concept directions; video vectors from the stored features."""
-
-    def __init__(self, root: Path) -> None:
-        truth_path = root / "world_truth.npz"
-        if not truth_path.is_file():
-            raise FileNotFoundError(
-                f"{truth_path} is missing: the concept oracle needs a simulated data root "
-                "(written by videoclip.data.simulate); real data has no true concepts"
-            )
-        with np.load(truth_path) as truth:
-            names = [str(x) for x in truth["concepts"]]
-            directions = truth["directions"].astype(np.float32)
-        self.root = root
-        self.index = {n: i for i, n in enumerate(names)}
-        self.directions = directions / np.linalg.norm(directions, axis=1, keepdims=True)
-
-    def texts(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.directions.shape[1]), np.float32)
-        for i, text in enumerate(texts):
-            rows = [self.index[c] for c in text_concepts(text) if c in self.index]
-            if rows:
-                v = self.directions[rows].sum(axis=0)
-                out[i] = v / np.linalg.norm(v)
-        return out
-
-    def features(self, sub: str, vid: str) -> np.ndarray:
-        return np.load(self.root / sub / "features" / f"{Path(vid).stem}.npy").astype(np.float32)
-
-
-def _mean_span(features: np.ndarray, start: int, end: int) -> np.ndarray:
-    start = min(max(start, 0), len(features) - 1)
-    end = min(max(end, start + 1), start + MAX_SECONDS, len(features))
-    v = features[start:end].mean(axis=0)
-    return v / max(float(np.linalg.norm(v)), 1e-8)
-
-
 def oracle_levels(data_dir: str | Path) -> dict[str, dict]:
-    """The concept oracle's score on each benchmark of a simulated data root, in percent."""
-    root = Path(data_dir)
-    oracle = _Oracle(root)
+    """The concept oracle's score on each benchmark of a simulated data root, in percent.
+
+    Each official evaluator runs with :class:`OracleModel` and its default protocol (YouCook2:
+    MIL-NCE clip list; DiDeMo: all 21 moments; CrossTask: the official split). Every entry
+    holds ``texts_without_concepts``, the texts the oracle could not embed (scored as zero).
+    COIN adds γ and ``step_seconds_argmax_accuracy``: the share of step seconds whose best
+    label, without the Outside rejection, is the true one.
+    """
+    oracle = OracleModel.from_data_root(data_dir)
     out: dict[str, dict] = {}
-    cache: dict[tuple[str, str], np.ndarray] = {}
 
-    def feats(sub: str, vid: str) -> np.ndarray:
-        if (sub, vid) not in cache:
-            cache[(sub, vid)] = oracle.features(sub, vid)
-        return cache[(sub, vid)]
+    def run(name: str, evaluate: Callable[..., tuple[dict, Any]], keys: dict[str, str],
+            **kwargs: Any) -> None:
+        before = oracle.texts_without_concepts
+        results, _ = evaluate(oracle, data_dir, progress=False, **kwargs)
+        out[name] = {new: results[old] for new, old in keys.items()}
+        out[name]["texts_without_concepts"] = oracle.texts_without_concepts - before
 
-    for name, pairs in (("youcook2", load_youcook2_val(root)), ("msrvtt", load_msrvtt_test(root))):
-        videos = np.stack([_mean_span(feats(name, p.video_id), p.start or 0,
-                                      MAX_SECONDS if p.end is None else p.end) for p in pairs])
-        out[name] = _retrieval(_ranks(oracle.texts([p.text for p in pairs]) @ videos.T))
-    correct = []
-    mc = load_msrvtt_mc(root)
-    for q in mc:
-        scores = oracle.texts(list(q.options)) @ _mean_span(feats("msrvtt", q.video_id), 0, MAX_SECONDS)
-        correct.append(scores[q.answer] > np.delete(scores, q.answer).max())  # ties count as wrong
-    out["msrvtt_mc"] = {"accuracy": 100 * float(np.mean(correct)), "num_queries": len(mc)}
-    queries = load_didemo(root)
-    ranked = []
-    for q in queries:
-        f = feats("didemo", q.video_id)
-        text = oracle.texts([q.description])[0]
-        scores = [text @ _mean_span(f, 5 * s, 5 * (e + 1)) if 5 * s < len(f) else -np.inf
-                  for s, e in DIDEMO_MOMENTS]
-        ranked.append([DIDEMO_MOMENTS[i] for i in np.argsort(-np.array(scores), kind="stable")])
-    out["didemo"] = _didemo_scores(ranked, [q.times for q in queries])
-    out["coin"] = _oracle_coin(root, oracle)
-    out["crosstask"] = _oracle_crosstask(root, oracle)
+    retrieval = {"R@1": "R@1", "R@5": "R@5", "R@10": "R@10", "MdR": "MdR", "MnR": "MnR",
+                 "num_queries": "num_scored"}
+    for benchmark in ("youcook2", "msrvtt"):
+        run(benchmark, evaluate_retrieval, retrieval, benchmark=benchmark)
+    run("msrvtt_mc", evaluate_videoqa, {"accuracy": "accuracy", "num_queries": "num_scored"})
+    run("didemo", evaluate_didemo, {"rank@1": "rank@1", "rank@5": "rank@5", "mIoU": "mIoU",
+                                    "num_queries": "num_queries"})
+    run("coin", evaluate_segmentation, {"frame_accuracy": "frame_accuracy", "gamma": "gamma",
+                                        "background_baseline": "background_baseline"})
+    out["coin"]["step_seconds_argmax_accuracy"] = _coin_argmax_accuracy(oracle, data_dir)
+    run("crosstask", evaluate_step_localization, {"recall": "recall", "num_tasks": "num_tasks"})
     return out
 
 
-def _oracle_coin(root: Path, oracle: _Oracle) -> dict[str, float]:
-    """Per-second argmax over label texts, background when the best score ≤ γ (SPEC §7)."""
-    coin = load_coin(root / "coin" / "COIN.json")
-    ids = np.array(list(coin.labels))
-    label_vecs = oracle.texts(list(coin.labels.values()))  # (L, 512)
-    gram = label_vecs @ label_vecs.T
-    np.fill_diagonal(gram, -np.inf)
-    gamma = float(gram.max())
-    hit = total = hit_steps = total_steps = 0
+def _coin_argmax_accuracy(oracle: OracleModel, data_dir: str | Path) -> float:
+    """Percent of COIN step seconds (test videos with features) whose best label is right.
+
+    The oracle has no context, so its per-second logits are ``features @ labels.T`` whatever
+    the window; this is the evaluator's ranking before the Outside rule.
+    """
+    coin = load_coin(Path(data_dir) / "coin" / "COIN.json", subset="testing")
+    store = open_store(data_dir, "coin", None)
+    label_ids = np.array(list(coin.labels))
+    labels = oracle.encode_texts(list(coin.labels.values())).numpy()
+    hits = total = 0
     for video in coin.videos:
-        f = oracle.features("coin", video.video_id)
-        y = _coin_truth(video, len(f))
-        scores = f @ label_vecs.T
-        best = ids[scores.argmax(axis=1)]
-        pred = np.where(scores.max(axis=1) > gamma, best, 0)
-        hit += int((pred == y).sum())
-        total += len(y)
-        steps = y > 0
-        hit_steps += int((best[steps] == y[steps]).sum())
-        total_steps += int(steps.sum())
-    return {"frame_accuracy": 100 * hit / total, "gamma": gamma,
-            "step_seconds_argmax_accuracy": 100 * hit_steps / max(total_steps, 1)}
+        if video.video_id not in store:
+            continue
+        features = store.load(video.video_id)
+        targets, _ = coin_targets(video, len(features))
+        steps = targets != OUTSIDE
+        hits += int((label_ids[(features[steps] @ labels.T).argmax(axis=1)] == targets[steps]).sum())
+        total += int(steps.sum())
+    if total == 0:
+        raise ValueError(f"no COIN test second with a step has features in {store}")
+    return 100.0 * hits / total
 
 
-def _oracle_crosstask(root: Path, oracle: _Oracle) -> dict[str, float]:
-    """Scores = feature · step text; log-softmax over steps; ordered alignment; recall per task."""
-    steps, test, data = _crosstask_test(root)
-    recalls = {}
-    for task, vids in test.items():
-        step_vecs = oracle.texts(list(steps[task]))
-        hit = present = 0
-        for vid in vids:
-            f = oracle.features("crosstask", vid)
-            if len(f) < len(step_vecs):
-                continue
-            y = read_step_annotation(data.annotation_path(task, vid), len(f), len(step_vecs))
-            scores = f @ step_vecs.T
-            log_p = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
-            pred = align_ordered(-log_p)
-            hit += int((y * pred).sum())
-            present += int((y.sum(axis=0) > 0).sum())
-        recalls[task] = hit / max(present, 1)
-    return {"recall": 100 * float(np.mean(list(recalls.values()))), "num_tasks": len(recalls)}
+# --------------------------------------------------------------------------- chance
+
+
+def chance_levels(data_dir: str | Path, *, num_draws: int = 50, num_model_draws: int = 5,
+                  seed: int = 0) -> dict[str, dict]:
+    """Chance level of each benchmark of a data root (simulated or real), in percent.
+
+    * Retrieval: the expected recall of a uniformly random ranking of the file's N clips,
+      ``R@k = k/N``, ``MdR = MnR = (N+1)/2``.
+    * Multiple choice: ``1 / number of options``.
+    * DiDeMo: the mean over ``num_draws`` uniformly random rankings of the 21 moments, scored
+      by the official :func:`videoclip.evaluation.moment_metrics`.
+    * COIN (testing subset, seconds up to ``ceil(duration)``): ``all_background``, every
+      second labelled Outside (the strongest trivial baseline), and ``uniform_guess``, one of
+      the labels or Outside uniformly at random.
+    * CrossTask: the mean over ``num_model_draws`` :class:`RandomModel` runs (seeds ``seed``,
+      ``seed + 1``, …) of the official evaluator; it needs the features, as a model does.
+    """
+    if num_draws < 1 or num_model_draws < 1:
+        raise ValueError(f"num_draws={num_draws}, num_model_draws={num_model_draws}; use 1 or more")
+    root = Path(data_dir)
+    rng = np.random.default_rng(seed)
+    out = {"youcook2": _chance_retrieval(len(load_youcook2_val(root))),
+           "msrvtt": _chance_retrieval(len(load_msrvtt_test(root)))}
+    mc = load_msrvtt_mc(root)
+    out["msrvtt_mc"] = {"accuracy": 100 * float(np.mean([1 / len(q.options) for q in mc])),
+                        "num_queries": len(mc)}
+    times = [q.times for q in load_didemo(root)]
+    draws = [moment_metrics([[DIDEMO_MOMENTS[m] for m in rng.permutation(len(DIDEMO_MOMENTS))]
+                             for _ in times], times) for _ in range(num_draws)]
+    out["didemo"] = {k: float(np.mean([d[k] for d in draws])) for k in ("rank@1", "rank@5", "mIoU")}
+    out["didemo"]["num_queries"] = len(times)
+    coin = load_coin(root / "coin" / "COIN.json", subset="testing")
+    targets = np.concatenate([coin_targets(v, math.ceil(v.duration))[0] for v in coin.videos])
+    out["coin"] = {"all_background": 100 * float(np.mean(targets == OUTSIDE)),
+                   "uniform_guess": 100 / (len(coin.labels) + 1), "num_labels": len(coin.labels)}
+    runs = [evaluate_step_localization(RandomModel(seed=seed + i), root, progress=False)[0]
+            for i in range(num_model_draws)]
+    out["crosstask"] = {"recall": float(np.mean([r["recall"] for r in runs])),
+                        "num_tasks": runs[0]["num_tasks"]}
+    return out
+
+
+def _chance_retrieval(n: int) -> dict[str, float]:
+    return {"R@1": 100 / n, "R@5": 100 * min(5, n) / n, "R@10": 100 * min(10, n) / n,
+            "MdR": (n + 1) / 2, "MnR": (n + 1) / 2, "num_queries": n}

@@ -1,0 +1,129 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Scorecard
+#
+# Every number VideoCLIP {cite}`xu2021videoclip` reports for zero-shot transfer (Tables 1–5) and
+# for its ablations (Table 7), beside the number this book measured — read from the results
+# files the earlier chapters wrote (`work_dir/results/*.json`), each with where it came from: the
+# data (simulated world or real files), the pre-training preset, the commit and the device.
+# A number no chapter has produced yet says **not run**.
+#
+# Then the six predictions of the overview chapter, written before any result, each marked
+# **supported**, **not supported** or **inconclusive** by a fixed rule (`videoclip.scorecard`;
+# each rule is stated in its function's docstring and printed with its evidence below).
+#
+# On the default (toy) profile every "ours" number comes from a **simulated** world and a small
+# CPU model: it can test whether a mechanism works, and how far above chance and below the
+# world's oracle it gets; it is not comparable to the paper's absolute numbers.
+
+# %% tags=["parameters"]
+work_dir = "../artifacts/smoke"  # where the chapters wrote results/ (toy: ../artifacts/toy; paper: ../artifacts/paper)
+level = 0.95  # coverage of the intervals over seeds (ablations)
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from IPython.display import display
+
+from videoclip import scorecard
+from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT, RELEASED_CHECKPOINT_YOUCOOK2
+
+sns.set_theme(style="whitegrid")
+pd.set_option("display.max_colwidth", 50)
+results_dir = Path(work_dir) / "results"
+collected = scorecard.collect_results(results_dir)
+print(f"{len(collected)} results files in {results_dir.resolve()}: {', '.join(collected) or 'none'}")
+sources = pd.DataFrame({chapter: scorecard.describe_source(payload) for chapter, payload in collected.items()}).T
+display(sources if len(sources) else "No chapter has written results yet: run chapters 05–09 first.")
+
+# %% [markdown]
+# ## Zero-shot transfer (Tables 1–5)
+#
+# `ours` is the book's pre-trained model; `untrained` the same architecture before pre-training;
+# `chance` what a scorer without information gets (COIN: labelling every second background);
+# `oracle` the simulated world's concept oracle, a ceiling (no oracle on real data). All in percent.
+
+# %%
+zero_shot = scorecard.zero_shot_scorecard(collected)
+shown = zero_shot[["table", "benchmark", "metric", "paper", "ours", "untrained", "chance", "oracle",
+                   "status", "chapter", "data", "pretrain", "git_sha", "device"]]
+display(shown.set_index(["table", "benchmark", "metric"]).round(1).astype(object).fillna(""))
+print("The paper's numbers are on real HowTo100M/S3D features with BERT-base. A community run of the "
+      f"released checkpoint gives YouCook2 R@1 {RELEASED_CHECKPOINT_YOUCOOK2['R@1']} "
+      f"(paper: {PAPER_ZERO_SHOT['YouCook2', 'R@1']}).")
+not_run = zero_shot[zero_shot.status == "not run"]
+if len(not_run):
+    print(f"Not run: {len(not_run)} of {len(PAPER_ZERO_SHOT)} paper numbers ("
+          + ", ".join(f"{r.benchmark} {r.metric}" for r in not_run.itertuples()) + ").")
+assert set(zip(zero_shot.benchmark, zero_shot.metric)) == set(PAPER_ZERO_SHOT)
+
+# %% [markdown]
+# Where each measured number lies between chance and the oracle, beside the paper's:
+
+# %%
+measured = zero_shot[zero_shot.status == "ok"]
+if len(measured):
+    labels = [f"{r.benchmark} {r.metric} ({r.chapter[:2]})" for r in measured.itertuples()]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(measured) + 1.2))
+    y = np.arange(len(measured))
+    ax.hlines(y, measured.chance, measured.oracle.fillna(measured.chance), color="lightgrey", linewidth=6,
+              label="chance → oracle")
+    for column, style in (("chance", {"marker": "|", "color": "black", "s": 120}),
+                          ("untrained", {"marker": "x", "color": "grey"}),
+                          ("ours", {"marker": "o", "color": "tab:blue", "s": 40}),
+                          ("oracle", {"marker": "|", "color": "tab:green", "s": 120}),
+                          ("paper", {"marker": "D", "color": "tab:orange", "s": 30})):
+        ax.scatter(measured[column], y, label=column, zorder=3, **style)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("percent")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.6 / len(measured)), ncols=6)
+    fig.tight_layout()
+else:
+    print("No zero-shot chapter has written results yet.")
+
+# %% [markdown]
+# ## Ablations (Table 7)
+#
+# Our mean over training seeds with its 95 % Student-t interval (chapter 09), beside the paper's
+# single run per row.
+
+# %%
+ablations = scorecard.ablation_scorecard(collected, level=level)
+columns = [c for c in ["row", "metric", "paper", "mean", "ci_low", "ci_high", "n", "status", "data", "pretrain",
+                       "git_sha", "device"] if c in ablations]
+display(ablations[columns].set_index(["row", "metric"]).round(2).astype(object).fillna(""))
+assert len(ablations) == 3 * len(PAPER_ABLATIONS)
+
+# %% [markdown]
+# ## The predictions of chapter 00
+#
+# Each verdict comes from the rule in its `videoclip.scorecard.predict_*` function, applied to
+# the results above; "inconclusive" also covers a prediction whose chapters have not run.
+
+# %%
+verdicts = scorecard.evaluate_predictions(collected, level=level)
+display(verdicts.set_index("prediction"))
+for v in verdicts.itertuples():
+    print(f"{v.prediction}. {v.title}\n   → {v.verdict.upper()}: {v.evidence}\n")
+tally = verdicts.verdict.value_counts()
+print(", ".join(f"{tally.get(k, 0)} {k}" for k in (scorecard.SUPPORTED, scorecard.NOT_SUPPORTED,
+                                                   scorecard.INCONCLUSIVE)) + " of 6 predictions.")
+assert set(verdicts.verdict) <= {scorecard.SUPPORTED, scorecard.NOT_SUPPORTED, scorecard.INCONCLUSIVE}
+assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6]
