@@ -37,3 +37,16 @@ def test_resolve_data_root_prefers_an_explicit_root(tmp_path):
     assert workspace.resolve_data_root(str(tmp_path), work_dir=tmp_path, world_preset="smoke") == tmp_path
     with pytest.raises(FileNotFoundError, match="paper_profile"):
         workspace.resolve_data_root(str(tmp_path / "nope"), work_dir=tmp_path, world_preset="smoke")
+
+
+def test_pretrain_run_dir_ignores_run_only_keys_and_rejects_typos(tmp_path):
+    from videoclip.train import ConfigError
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("backbone: minilm-l6\nnum_epochs: 2\n")
+    base = workspace.pretrain_run_dir(tmp_path, tmp_path, preset=preset)
+    assert base == workspace.pretrain_run_dir(tmp_path, tmp_path, preset=preset, progress=False)
+    assert base != workspace.pretrain_run_dir(tmp_path, tmp_path, preset=preset, seed=1)
+    assert base.parent == (tmp_path / "runs").resolve() and base.name.startswith("pretrain-")
+    with pytest.raises(ConfigError, match="num_epoch"):
+        workspace.pretrain_run_dir(tmp_path, tmp_path, preset=preset, num_epoch=3)

@@ -316,8 +316,9 @@ def plot_label_timelines(timelines: Sequence[Mapping[str, np.ndarray]], *,
     missing = [v for v in shown if v not in label_names]
     if missing:
         raise KeyError(f"labels {missing[:5]} have no name in label_names")
-    palette = plt.get_cmap("tab20")
-    colour = {label: palette(i % 20) for i, label in enumerate(shown)}
+    size = 10 if len(shown) <= 10 else 20  # tab10's hues are distinct; tab20 pairs light/dark ones
+    palette = plt.get_cmap(f"tab{size}")
+    colour = {label: palette(i % size) for i, label in enumerate(shown)}
     fig, axes = plt.subplots(len(timelines), 1, squeeze=False,
                              figsize=(12, 0.5 + sum(0.45 * len(t) + 0.5 for t in timelines)),
                              gridspec_kw={"height_ratios": [len(t) for t in timelines]})

@@ -84,12 +84,32 @@ _RUN_ONLY_KEYS = ("run_dir", "resume", "progress", "stop_after_steps", "keep_che
                   "checkpoint_every", "device")
 
 
+def pretrain_config(data_root: str | Path, *, preset: str | Path | None = None, **overrides: Any):
+    """The :class:`videoclip.train.PretrainConfig` of a preset plus flat overrides, on ``data_root``."""
+    from videoclip.train import PretrainConfig
+
+    overrides = {**overrides, "data_dir": str(Path(data_root).resolve())}
+    return (PretrainConfig.from_yaml(preset, overrides) if preset is not None
+            else PretrainConfig.from_dict(overrides))
+
+
+def pretrain_run_dir(work_dir: str | Path, data_root: str | Path, *, preset: str | Path | None = None,
+                     name: str = "pretrain", **overrides: Any) -> Path:
+    """Where :func:`ensure_pretrained` keeps the run of these settings: ``work_dir/runs/<name>-<hash>``.
+
+    Train there with ``torchrun`` (``run_dir=…``) to give the notebooks a multi-GPU run.
+    """
+    flat = pretrain_config(data_root, preset=preset, **overrides).flat()
+    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY_KEYS})
+    return Path(work_dir).resolve() / "runs" / f"{name}-{key}"
+
+
 def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: str | Path | None = None,
                       name: str = "pretrain", **overrides: Any) -> Path:
     """The run directory of a pre-training run with these settings, trained once and then reused.
 
     Args:
-        work_dir: the notebooks' artefact directory; the run lives in ``work_dir/runs/<name>-<hash>``.
+        work_dir: the notebooks' artefact directory; the run lives in :func:`pretrain_run_dir`.
         data_root: the data root to train on (its ``howto100m/`` corpus).
         preset: a YAML preset of :class:`videoclip.train.PretrainConfig` keys (``params/pretrain/*.yaml``),
             so that every chapter asking for "the toy model" gets the same run.
@@ -98,14 +118,10 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
     A run killed earlier resumes from its last checkpoint. Returns the run directory (``final/`` holds
     the model, ``log.jsonl`` the curves).
     """
-    from videoclip.train import PretrainConfig, pretrain
+    from videoclip.train import pretrain
 
-    overrides = {**overrides, "data_dir": str(Path(data_root).resolve())}
-    cfg = (PretrainConfig.from_yaml(preset, overrides) if preset is not None
-           else PretrainConfig.from_dict(overrides))
-    flat = cfg.flat()
-    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY_KEYS})
-    run_dir = Path(work_dir).resolve() / "runs" / f"{name}-{key}"
+    run_dir = pretrain_run_dir(work_dir, data_root, preset=preset, name=name, **overrides)
     if not (run_dir / "final" / "config.json").exists():
+        flat = pretrain_config(data_root, preset=preset, **overrides).flat()
         pretrain({**flat, "run_dir": str(run_dir), "resume": True})
     return run_dir
