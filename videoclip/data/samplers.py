@@ -18,7 +18,9 @@ pair), so sampling + collate stays far above the GPU's consumption (``bench/benc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +30,8 @@ import torch
 from videoclip.data.captions import TokenCache
 from videoclip.data.features import PackedFeatureStore
 
-__all__ = ["KINDS", "Batch", "ClipSampler", "GroupSampler", "Pairs", "collate", "make_batch"]
+__all__ = ["KINDS", "Batch", "ClipSampler", "GroupSampler", "Pairs", "Prefetcher", "collate",
+           "make_batch"]
 
 KINDS = ("overlap", "exact", "aligned", "milnce")
 
@@ -69,6 +72,14 @@ class Batch:
         return replace(self, video=move(self.video), vmask=move(self.vmask),
                        input_ids=move(self.input_ids), attention_mask=move(self.attention_mask),
                        bag=move(self.bag))
+
+    def pin_memory(self) -> Batch:
+        """The tensors in page-locked host memory, so ``to(cuda, non_blocking=True)`` overlaps."""
+        def pin(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.pin_memory()
+        return replace(self, video=pin(self.video), vmask=pin(self.vmask),
+                       input_ids=pin(self.input_ids), attention_mask=pin(self.attention_mask),
+                       bag=pin(self.bag))
 
 
 @dataclass
@@ -406,3 +417,73 @@ class GroupSampler:
         for group in self.groups:
             yield make_batch(group, self.store, self.token_cache, clip_per_video=self.clip_per_video,
                              sampler=self.sampler, rng=self.rng)
+
+
+
+class Prefetcher:
+    """Builds the batches of ``steps`` in a background thread, ``depth`` ahead of the consumer.
+
+    ``make(step)`` must depend on ``step`` alone (the trainer derives each step's generator
+    from ``(seed, epoch, step, rank)``), so the batches, and the run, are the same as building
+    them in the loop; only the waiting goes. numpy and the feature store's reads release the
+    GIL, so the thread overlaps the model's forward and backward passes (issue 9).
+
+    Use it as a context manager, or call :meth:`close`: leaving early (a stop, an error) must
+    end the thread. An exception in ``make`` is raised in the consumer, at that step.
+
+    Args:
+        make: ``step -> Batch``.
+        steps: the steps, in order.
+        depth: batches built ahead (2: one in use, one ready).
+        pin_memory: pin each batch (for a CUDA consumer).
+    """
+
+    def __init__(self, make: Callable[[int], Batch], steps: Iterable[int], *, depth: int = 2,
+                 pin_memory: bool = False) -> None:
+        if depth < 1:
+            raise ValueError(f"Prefetcher depth={depth}; use a positive number")
+        self._make = make
+        self._steps = list(steps)
+        self._pin = pin_memory
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="videoclip-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        for step in self._steps:
+            try:
+                batch = self._make(step)
+                item: Any = batch.pin_memory() if self._pin else batch
+            except BaseException as exc:  # handed to the consumer, raised there
+                self._put(exc)
+                return
+            if not self._put(item):
+                return
+
+    def __iter__(self) -> Iterator[Batch]:
+        for _ in self._steps:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the thread (it finishes the batch in hand) and wait for it."""
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
