@@ -42,6 +42,8 @@ VIDEO_MLP_LAYER_NORM_EPS = 1e-5
 # Rows whose L2 norm is further than this from 1 trigger FeatureNormWarning (float16 storage
 # alone moves norms by ~1e-3).
 FEATURE_NORM_TOLERANCE = 1e-2
+# Length buckets of fewer rows save little and cost a pass of every kernel (issue 9).
+MIN_BUCKET_ROWS = 16
 # The BertConfig fields that define a tower; config.json keeps only these.
 _BERT_FIELDS = (
     "vocab_size",
@@ -645,7 +647,8 @@ def _bucketed(
         encode: maps ``(b, width, ...)`` tensors to ``(b, D)``.
         mask: ``(B, L)``, nonzero on valid slots; a row's length is its last valid slot + 1
             (at least 1, so a row with no valid slot still has a shape).
-        num_buckets: ``>= 1``; 1 cuts the whole batch to its longest row.
+        num_buckets: ``>= 1``; 1 cuts the whole batch to its longest row. Buckets hold at
+            least ``MIN_BUCKET_ROWS`` rows (fewer buckets for small batches).
         inputs: ``(B, L, ...)`` tensors, cut along dim 1.
     """
     if num_buckets < 1:
@@ -654,11 +657,12 @@ def _bucketed(
         return encode(*inputs)
     slots = torch.arange(1, mask.shape[1] + 1, device=mask.device)
     lengths = (mask.bool() * slots).amax(dim=1).clamp(min=1).cpu()  # (B,) last valid + 1
-    if num_buckets == 1:
+    if num_buckets == 1 or len(lengths) < 2 * MIN_BUCKET_ROWS:
         width = int(lengths.max())
         return encode(*(x[:, :width] for x in inputs))
     order = torch.argsort(lengths, stable=True)
-    sizes = [len(rows) for rows in order.tensor_split(min(num_buckets, len(order)))]
+    num_buckets = max(1, min(num_buckets, len(order) // MIN_BUCKET_ROWS))
+    sizes = [len(rows) for rows in order.tensor_split(num_buckets)]
     widths = [int(part.max()) for part in lengths[order].split(sizes)]
     # One gather, then contiguous chunks: split's backward concatenates, where slicing each
     # bucket out of the whole batch would build a full-size gradient per bucket.

@@ -393,6 +393,7 @@ def embed_videos(
     rng: np.random.Generator,
     batch_size: int = 32,
     progress: bool = False,
+    bf16: bool | None = None,
 ) -> np.ndarray:
     """One vector per video for retrieval. Paper: §3.4; SPEC §5 step 1.
 
@@ -413,6 +414,7 @@ def embed_videos(
         num_clips: pairs per video (16, as ``clip_per_video`` in MMPT).
         rng: draws the aligned pairs.
         batch_size: videos per forward pass.
+        bf16: autocast the forward passes to bf16 (default: on CUDA only).
 
     Returns:
         (N, D) float32 on the CPU, rows in the order of ``video_ids``.
@@ -426,7 +428,7 @@ def embed_videos(
     was_training = model.training
     model.eval()
     device = model.device
-    use_bf16 = device.type == "cuda"
+    use_bf16 = device.type == "cuda" if bf16 is None else bf16
     chunks = []
     starts = range(0, len(video_ids), batch_size)
     try:

@@ -61,7 +61,7 @@ from transformers import get_polynomial_decay_schedule_with_warmup
 from videoclip.checkpoint import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from videoclip.data.captions import build_token_cache, reconcile
 from videoclip.data.features import open_feature_store
-from videoclip.data.samplers import ClipSampler, make_batch
+from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
 from videoclip.loss import contrastive_loss, mil_nce_loss
 from videoclip.model import VideoCLIP
 from videoclip.retrieval import cluster_groups, embed_videos, group_stats, random_groups
@@ -82,7 +82,18 @@ __all__ = [
 CHECKPOINT_FORMAT = "videoclip-pretrain-checkpoint"
 CHECKPOINT_VERSION = 1
 # Keys that may change between a run and its resumption (they do not change what is computed).
-RESUMABLE_KEYS = frozenset({"resume", "stop_after_steps", "progress", "run_dir", "device"})
+RESUMABLE_KEYS = frozenset(
+    {"resume", "stop_after_steps", "progress", "run_dir", "device", "prefetch"}
+)
+# What a checkpoint written before these keys existed ran with (issue 9's fast path).
+_LEGACY_VALUES = {
+    "attn_implementation": "sdpa",
+    "length_buckets": 0,
+    "fused_optimizer": False,
+    "retrieval_source": "embed",
+    "precision": "auto",
+    "compile": False,
+}
 # Stream tags of the derived random generators: (seed, epoch, tag, ...) never collide.
 _RETRIEVAL_STREAM, _STEP_STREAM = 1, 2
 
@@ -103,6 +114,9 @@ class ModelCfg:
     num_text_layers: int | None = None  # None = all of the backbone's (12 for BERT-base)
     shared_towers: bool = False  # Table 7 ablation
     pooling: str = "mean"  # SPEC §1; "cls" = Table 7 ablation
+    # Fast path (issue 9; bench/RESULTS.md). Neither changes the embeddings beyond float rounding.
+    attn_implementation: str = "sdpa"  # "sdpa" (fused attention kernels) | "eager" (plain)
+    length_buckets: int = 4  # encode in 4 length buckets, each cut to its longest row; 0 = off
 
 
 @dataclass
@@ -136,6 +150,7 @@ class OptimCfg:
     total_steps: int = 1_000_000  # SPEC §6 (the original's; nearly flat); 0 = epochs x steps/epoch
     lr_end: float = 0.0  # fairseq polynomial_decay's end_learning_rate
     grad_clip: float = 2.0  # SPEC §6
+    fused_optimizer: bool = True  # issue 9: torch's fused Adam (CPU and CUDA); False = for-loop
 
 
 @dataclass
@@ -156,6 +171,9 @@ class RetrievalCfg:
         "global"  # DDP: "global" index over all ranks' vectors | "local" (original)
     )
     embed_batch_size: int = 64  # videos per forward pass of the embedding
+    # "embed": a separate embedding pass each epoch (SPEC §5) | "reuse": the pairs embedded by
+    # the previous epoch's training steps (issue 9; videos it did not train on are embedded)
+    retrieval_source: str = "embed"
 
 
 @dataclass
@@ -172,6 +190,10 @@ class RunCfg:
     keep_checkpoints: int = 2
     stop_after_steps: int = 0  # stop (as if killed) once this many steps are done; 0 = never
     progress: bool = True
+    # Fast path (issue 9; bench/RESULTS.md).
+    precision: str = "auto"  # "auto" = bf16 autocast on CUDA, fp32 on CPU | "bf16" | "fp32"
+    compile: bool = False  # torch.compile the towers (dynamic shapes); measured no gain on CPU
+    prefetch: bool = True  # build the next batch in a background thread (pinned on CUDA)
 
 
 _SECTIONS: dict[str, type] = {
@@ -188,6 +210,9 @@ _CHOICES = {
     "index": ("auto", "flat", "ivf"),
     "metric": ("l2", "ip"),
     "retrieval_scope": ("global", "local"),
+    "attn_implementation": ("sdpa", "eager"),
+    "precision": ("auto", "bf16", "fp32"),
+    "retrieval_source": ("embed", "reuse"),
 }
 
 
@@ -224,6 +249,7 @@ class PretrainConfig:
             if value < 1:
                 raise ConfigError(f"{key}={value} must be >= 1")
         for key in (
+            "length_buckets",
             "max_videos",
             "warmup_steps",
             "total_steps",
@@ -241,6 +267,19 @@ class PretrainConfig:
                 f"num_neighbours={self.retrieval.num_neighbours} must be >= num_video_per_batch - 1 "
                 f"= {self.data.num_video_per_batch - 1} (a group is drawn from them)"
             )
+        if self.retrieval.retrieval_source == "reuse":
+            conflict = {
+                "grouping": self.retrieval.grouping == "random",
+                "first_32s": self.retrieval.first_32s,
+                "sampler": self.data.sampler == "milnce",
+            }
+            if any(conflict.values()):
+                raise ConfigError(
+                    f"retrieval_source='reuse' reuses the training pairs' embeddings as retrieval "
+                    f"vectors; it does not combine with grouping='random' (no retrieval), "
+                    f"first_32s=True (another vector) or sampler='milnce' (several texts per clip): "
+                    f"conflicting {[k for k, v in conflict.items() if v]}; use retrieval_source='embed'"
+                )
         if not self.optim.lr > self.optim.lr_end >= 0:
             raise ConfigError(
                 f"need lr > lr_end >= 0, got lr={self.optim.lr}, lr_end={self.optim.lr_end}"
@@ -498,31 +537,123 @@ def _rng(seed: int, *tags: int) -> np.random.Generator:
     return np.random.default_rng([seed, *tags])
 
 
+class _ReusedVectors:
+    """``retrieval_source="reuse"``: per video, the sum and count of its training pairs'
+    ``(video_emb + text_emb) / 2`` over the epoch, the next epoch's retrieval vectors (issue 9).
+
+    They differ from ``embed_videos``'s (SPEC §5): the overlap sampler's pairs instead of
+    aligned ones, dropout on, and weights that moved during the epoch. Memory: one float32
+    ``(N, D)`` array per process; a checkpoint keeps the rows touched so far.
+    """
+
+    def __init__(self, video_ids: Sequence[str], *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._row = {video_id: row for row, video_id in enumerate(video_ids)}
+        self._sums: torch.Tensor | None = None  # (N, D) float32, allocated on first use
+        self._counts = torch.zeros(len(video_ids), dtype=torch.long)
+
+    def add(
+        self, video_ids: Sequence[str], video_emb: torch.Tensor, text_emb: torch.Tensor
+    ) -> None:
+        """One training step's pairs (row ``i`` of both embeddings is the clip of ``video_ids[i]``)."""
+        if not self.enabled:
+            return
+        pair_emb = ((video_emb.detach().float() + text_emb.detach().float()) / 2).cpu()
+        if self._sums is None:
+            self._sums = torch.zeros(len(self._counts), pair_emb.shape[1])
+        rows = torch.tensor([self._row[v] for v in video_ids], dtype=torch.long)
+        self._sums.index_add_(0, rows, pair_emb)
+        self._counts.index_add_(0, rows, torch.ones_like(rows))
+
+    def state(self) -> dict[str, torch.Tensor] | None:
+        """The touched rows, their sums and counts (None when off)."""
+        if not self.enabled:
+            return None
+        rows = torch.nonzero(self._counts).flatten()
+        sums = self._sums[rows] if self._sums is not None else torch.zeros(0, 0)
+        return {"rows": rows, "sums": sums, "counts": self._counts[rows]}
+
+    def load_state(self, parts: list[dict[str, torch.Tensor] | None] | None, rank: int) -> None:
+        """This rank's part of a checkpoint's ``reuse`` (a list with one state per rank)."""
+        part = parts[rank] if parts else None
+        if not self.enabled or part is None or not len(part["rows"]):
+            return
+        self._sums = torch.zeros(len(self._counts), part["sums"].shape[1])
+        self._sums[part["rows"]] = part["sums"]
+        self._counts[part["rows"]] = part["counts"]
+
+    def take(self, shard: np.ndarray, ddp: _Dist) -> tuple[np.ndarray, np.ndarray]:
+        """Mean vectors of the rows ``shard`` over every rank's pairs, and which rows had any
+        (``(len(shard), D)`` float32, ``(len(shard),)`` bool); then starts a new epoch."""
+        parts = ddp.gather_objects(self.state())
+        position = np.full(len(self._counts), -1)
+        position[shard] = np.arange(len(shard))
+        width = max((p["sums"].shape[1] for p in parts if len(p["rows"])), default=0)
+        sums = np.zeros((len(shard), width), dtype=np.float64)
+        counts = np.zeros(len(shard), dtype=np.int64)
+        for part in parts:
+            rows = part["rows"].numpy()
+            mine = position[rows] >= 0  # rows are distinct within a part
+            sums[position[rows[mine]]] += part["sums"].numpy()[mine]
+            counts[position[rows[mine]]] += part["counts"].numpy()[mine]
+        self._sums, self._counts = None, torch.zeros_like(self._counts)
+        have = counts > 0
+        vectors = np.zeros_like(sums, dtype=np.float32)
+        vectors[have] = sums[have] / counts[have, None]
+        return vectors, have
+
+
 def _retrieval_stage(
-    model: VideoCLIP, data: _Data, cfg: PretrainConfig, epoch: int, ddp: _Dist
+    model: VideoCLIP,
+    data: _Data,
+    cfg: PretrainConfig,
+    epoch: int,
+    ddp: _Dist,
+    reuse: _ReusedVectors,
+    use_bf16: bool,
 ) -> tuple[list[list[str]], dict[str, Any]]:
-    """The epoch's groups of video ids, shuffled, identical on every rank. SPEC §5; Algorithm 1."""
+    """The epoch's groups of video ids, shuffled, identical on every rank. SPEC §5; Algorithm 1.
+
+    With ``retrieval_source="reuse"`` the vectors of the videos trained on in the previous
+    epoch come from ``reuse``; only the others (all of them in the first epoch) are embedded.
+    """
     rc, seed, group_size = cfg.retrieval, cfg.run.seed, cfg.data.num_video_per_batch
     num_videos = len(data.video_ids)
     # Separate streams, so that rank 0 drawing the clusters leaves the shared order in step.
     rng = _rng(seed, epoch, _RETRIEVAL_STREAM, 0, 1)
     started = time.perf_counter()
+    num_embedded = num_videos
     if rc.grouping == "random":
         groups = random_groups(num_videos, group_size=group_size, rng=rng)
     else:
         mode = "sample" if rc.grouping == "retrieval" else "nearest"
         shard = np.arange(ddp.rank, num_videos, ddp.world_size)
-        vectors = embed_videos(
-            model,
-            data.store,
-            data.token_cache,
-            [data.video_ids[i] for i in shard],
-            num_clips=rc.retrieval_clips,
-            first_32s=rc.first_32s,
-            rng=_rng(seed, epoch, _RETRIEVAL_STREAM, ddp.rank + 1, 0),
-            batch_size=rc.embed_batch_size,
-            progress=cfg.run.progress and ddp.main,
-        )
+
+        def embed(rows: np.ndarray) -> np.ndarray:
+            return embed_videos(
+                model,
+                data.store,
+                data.token_cache,
+                [data.video_ids[i] for i in rows],
+                num_clips=rc.retrieval_clips,
+                first_32s=rc.first_32s,
+                rng=_rng(seed, epoch, _RETRIEVAL_STREAM, ddp.rank + 1, 0),
+                batch_size=rc.embed_batch_size,
+                progress=cfg.run.progress and ddp.main,
+                bf16=use_bf16,
+            )
+
+        if reuse.enabled:
+            vectors, have = reuse.take(shard, ddp)
+            if not have.all():
+                fresh = embed(shard[~have])
+                if not have.any():
+                    vectors = fresh
+                else:
+                    vectors[~have] = fresh
+            num_embedded = sum(ddp.gather_objects(int((~have).sum())))
+        else:
+            vectors = embed(shard)
         cluster = functools.partial(
             cluster_groups,
             group_size=group_size,
@@ -555,6 +686,8 @@ def _retrieval_stage(
         "grouping": rc.grouping,
         "first_32s": rc.first_32s,
         "seconds": time.perf_counter() - started,
+        "retrieval_source": rc.retrieval_source,
+        "videos_embedded": num_embedded if rc.grouping != "random" else 0,
     }
     if data.labels is not None:
         stats.update(group_stats([groups[j] for j in order], data.labels))
@@ -595,6 +728,7 @@ def _save_checkpoint(
     cfg: PretrainConfig,
     ddp: _Dist,
     log_lines: int,
+    reuse: _ReusedVectors,
 ) -> None:
     """Write ``checkpoints/step-N`` (a temporary directory renamed into place), then ``latest``."""
     rng_states = ddp.gather_objects(
@@ -603,6 +737,7 @@ def _save_checkpoint(
             "cuda": torch.cuda.get_rng_state(ddp.device) if ddp.device.type == "cuda" else None,
         }
     )
+    reuse_states = ddp.gather_objects(reuse.state()) if reuse.enabled else None
     if ddp.main:
         ckpt_dir = _checkpoint_dir(run_dir)
         name = f"step-{position['global_step']:08d}"
@@ -623,6 +758,7 @@ def _save_checkpoint(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": rng_states,
+                    "reuse": reuse_states,
                     "log_lines": log_lines,
                 },
                 tmp / "trainer_state.pt",
@@ -643,6 +779,7 @@ def _save_checkpoint(
 
 def _config_differences(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:
     saved_flat = {k: v for section in saved.values() for k, v in section.items()}
+    saved_flat = {**_LEGACY_VALUES, **saved_flat}
     now = current.to_dict()
     now_flat = {k: v for section in now.values() for k, v in section.items()}
     return [
@@ -731,13 +868,22 @@ class _Log:
 
 
 def _build_model(cfg: ModelCfg) -> VideoCLIP:
-    return VideoCLIP.from_backbone(
+    model = VideoCLIP.from_backbone(
         cfg.backbone,
         num_video_layers=cfg.num_video_layers,
         shared_towers=cfg.shared_towers,
         pooling=cfg.pooling,
         num_text_layers=cfg.num_text_layers,
+        attn_implementation=cfg.attn_implementation,
     )
+    model.length_buckets = cfg.length_buckets
+    return model
+
+
+def _use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to autocast to bf16: ``"auto"`` does on CUDA only (on a CPU without AMX bf16
+    matrix products measured slower than fp32, bench/RESULTS.md)."""
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
 def _loss(
@@ -792,12 +938,19 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
         )
     total_steps = cfg.optim.total_steps or cfg.optim.num_epochs * steps_per_epoch
     model.to(ddp.device)
+    if cfg.run.compile:  # in place: the state dict keeps its names
+        for tower in {
+            id(model.text_encoder): model.text_encoder,
+            id(model.video_tower): model.video_tower,
+        }.values():
+            tower.compile(dynamic=True)
     optimizer = torch.optim.Adam(
         model.parameters(),
         lr=cfg.optim.lr,
         betas=cfg.optim.adam_betas,
         eps=cfg.optim.adam_eps,
         weight_decay=cfg.optim.weight_decay,
+        fused=cfg.optim.fused_optimizer,
     )
     scheduler = get_polynomial_decay_schedule_with_warmup(
         optimizer,
@@ -809,6 +962,8 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
     torch.manual_seed(cfg.run.seed * 7919 + ddp.rank + 1)  # dropout: a stream per rank
 
     epoch, step_in_epoch, global_step, groups = 0, 0, 0, None
+    use_bf16 = _use_bf16(cfg.run.precision, ddp.device)
+    reuse = _ReusedVectors(data.video_ids, enabled=cfg.retrieval.retrieval_source == "reuse")
     if ckpt is not None and state is not None:
         model.load_state_dict(
             safetensors.torch.load_file(ckpt / "model.safetensors", device=str(ddp.device))
@@ -826,6 +981,7 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
             position["global_step"],
         )
         groups = position["groups"]
+        reuse.load_state(state.get("reuse"), ddp.rank)
         log.write(
             {
                 "type": "resume",
@@ -850,7 +1006,6 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
         )
 
     train_model: torch.nn.Module = DistributedDataParallel(model) if ddp.enabled else model
-    use_bf16 = ddp.device.type == "cuda"
     sampler = ClipSampler(kind=cfg.data.sampler)
     pairs_per_step = group_size * cfg.data.clip_per_video * ddp.world_size
     bar = tqdm(
@@ -862,87 +1017,103 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
     )
 
     def save(position: dict[str, Any]) -> None:
-        _save_checkpoint(run_dir, model, optimizer, scheduler, position, cfg, ddp, log.lines)
+        _save_checkpoint(run_dir, model, optimizer, scheduler, position, cfg, ddp, log.lines, reuse)
 
     try:
         while epoch < cfg.optim.num_epochs:
             if groups is None:
-                groups, stats = _retrieval_stage(model, data, cfg, epoch, ddp)
+                groups, stats = _retrieval_stage(model, data, cfg, epoch, ddp, reuse, use_bf16)
                 log.write(
                     {"type": "retrieval", "epoch": epoch, "global_step": global_step, **stats}
                 )
             my_groups = groups[ddp.rank :: ddp.world_size][:steps_per_epoch]
             model.train()
-            while step_in_epoch < steps_per_epoch:
-                started = time.perf_counter()
-                batch = make_batch(
-                    my_groups[step_in_epoch],
+
+            def build(step: int, epoch: int = epoch, my_groups: list = my_groups) -> Any:
+                return make_batch(
+                    my_groups[step],
                     data.store,
                     data.token_cache,
                     clip_per_video=cfg.data.clip_per_video,
                     sampler=sampler,
-                    rng=_rng(cfg.run.seed, epoch, _STEP_STREAM, step_in_epoch, ddp.rank),
+                    rng=_rng(cfg.run.seed, epoch, _STEP_STREAM, step, ddp.rank),
                 )
-                batch = batch.to(ddp.device)
-                with torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    video_emb, text_emb = train_model(batch)
-                loss = _loss(video_emb, text_emb, batch, cfg.data.sampler)
-                loss_value = float(loss.item())
-                if ddp.any_true(not math.isfinite(loss_value)):
-                    raise FloatingPointError(
-                        f"the loss is {loss_value} at epoch {epoch}, step {step_in_epoch} (global step "
-                        f"{global_step + 1}) on rank {ddp.rank}; nothing was saved after the last "
-                        f"checkpoint in {_checkpoint_dir(run_dir)}. Lower lr, check the features for "
-                        f"bad values, or resume from that checkpoint"
+
+            steps = range(step_in_epoch, steps_per_epoch)
+            loader = (
+                Prefetcher(build, steps, pin_memory=ddp.device.type == "cuda")
+                if cfg.run.prefetch
+                else None
+            )
+            try:
+                started = time.perf_counter()
+                for batch in loader if loader is not None else map(build, steps):
+                    batch = batch.to(ddp.device, non_blocking=loader is not None)
+                    with torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                        video_emb, text_emb = train_model(batch)
+                    loss = _loss(video_emb, text_emb, batch, cfg.data.sampler)
+                    loss_value = float(loss.item())
+                    if ddp.any_true(not math.isfinite(loss_value)):
+                        raise FloatingPointError(
+                            f"the loss is {loss_value} at epoch {epoch}, step {step_in_epoch} "
+                            f"(global step {global_step + 1}) on rank {ddp.rank}; nothing was saved "
+                            f"after the last checkpoint in {_checkpoint_dir(run_dir)}. Lower lr, "
+                            f"check the features for bad values, or resume from that checkpoint"
+                        )
+                    reuse.add(batch.video_ids, video_emb, text_emb)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(
+                        model.parameters(), cfg.optim.grad_clip
                     )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-                lr = scheduler.get_last_lr()[0]
-                optimizer.step()
-                scheduler.step()
-                step_in_epoch += 1
-                global_step += 1
-                pairs_per_s = pairs_per_step / (time.perf_counter() - started)
-                log.write(
-                    {
-                        "type": "step",
-                        "epoch": epoch,
-                        "step": step_in_epoch,
-                        "global_step": global_step,
-                        "loss": loss_value,
-                        "lr": lr,
-                        "grad_norm": float(grad_norm),
-                        "pairs_per_s": pairs_per_s,
-                    }
-                )
-                bar.update(1)
-                bar.set_postfix(
-                    loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", pairs_s=f"{pairs_per_s:.0f}"
-                )
-                if step_in_epoch == steps_per_epoch:
-                    epoch, step_in_epoch, groups = epoch + 1, 0, None
-                    save(
+                    lr = scheduler.get_last_lr()[0]
+                    optimizer.step()
+                    scheduler.step()
+                    step_in_epoch += 1
+                    global_step += 1
+                    now = time.perf_counter()
+                    pairs_per_s = pairs_per_step / (now - started)
+                    started = now
+                    log.write(
                         {
+                            "type": "step",
                             "epoch": epoch,
-                            "step_in_epoch": 0,
+                            "step": step_in_epoch,
                             "global_step": global_step,
-                            "groups": None,
+                            "loss": loss_value,
+                            "lr": lr,
+                            "grad_norm": float(grad_norm),
+                            "pairs_per_s": pairs_per_s,
                         }
                     )
-                elif cfg.run.checkpoint_every and global_step % cfg.run.checkpoint_every == 0:
-                    save(
-                        {
-                            "epoch": epoch,
-                            "step_in_epoch": step_in_epoch,
-                            "global_step": global_step,
-                            "groups": groups,
-                        }
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", pairs_s=f"{pairs_per_s:.0f}"
                     )
-                if cfg.run.stop_after_steps and global_step >= cfg.run.stop_after_steps:
-                    return run_dir  # as if killed here: nothing more is written
-                if groups is None:
-                    break
+                    if step_in_epoch == steps_per_epoch:
+                        epoch, step_in_epoch, groups = epoch + 1, 0, None
+                        save(
+                            {
+                                "epoch": epoch,
+                                "step_in_epoch": 0,
+                                "global_step": global_step,
+                                "groups": None,
+                            }
+                        )
+                    elif cfg.run.checkpoint_every and global_step % cfg.run.checkpoint_every == 0:
+                        save(
+                            {
+                                "epoch": epoch,
+                                "step_in_epoch": step_in_epoch,
+                                "global_step": global_step,
+                                "groups": groups,
+                            }
+                        )
+                    if cfg.run.stop_after_steps and global_step >= cfg.run.stop_after_steps:
+                        return run_dir  # as if killed here: nothing more is written
+            finally:
+                if loader is not None:
+                    loader.close()
     finally:
         bar.close()
     if ddp.main:

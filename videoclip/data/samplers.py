@@ -22,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -464,7 +464,7 @@ class Prefetcher:
             try:
                 batch = self._make(step)
                 item: Any = batch.pin_memory() if self._pin else batch
-            except BaseException as exc:  # handed to the consumer, raised there
+            except Exception as exc:  # noqa: BLE001 - raised in the consumer, at this step
                 self._put(exc)
                 return
             if not self._put(item):
@@ -482,7 +482,7 @@ class Prefetcher:
         self._stop.set()
         self._thread.join()
 
-    def __enter__(self) -> Prefetcher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
