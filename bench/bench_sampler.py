@@ -76,7 +76,7 @@ def time_kind(store, cache: TokenCache, sampler: ClipSampler, *, num_batches: in
             "mean_video_s": seconds / clips}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=256)
     parser.add_argument("--batches", type=int, default=30)
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--clip-per-video", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("results/bench_sampler.json"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

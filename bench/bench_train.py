@@ -88,10 +88,12 @@ SHAPES = {"paper": {"videos": 32, "clips": 16}, "toy": {"videos": 32, "clips": 4
 
 def build_variant(name: str, config: str, device: torch.device, reference: dict[str, Any]
                   ) -> tuple[VideoCLIP, torch.optim.Optimizer]:
+    """``baseline``, ``fast``, ``fast+compile`` or ``fast[bN]`` (fast with N length buckets)."""
     fast = name.startswith("fast")
     model = CONFIGS[config](attn_implementation="sdpa" if fast else "eager")
     model.load_state_dict(reference)  # the same weights in every variant
-    model.length_buckets = FAST_BUCKETS if fast else 0
+    buckets = int(name[len("fast[b"):-1]) if name.startswith("fast[b") else FAST_BUCKETS
+    model.length_buckets = buckets if fast else 0
     model.check_feature_norms = False  # features are unit-norm; skip the per-step check in both
     model.to(device).train()
     if name == "fast+compile":
@@ -144,6 +146,7 @@ def bench_config(config: str, args: argparse.Namespace, device: torch.device, st
     flops_real = train_flops_per_pair(**dims, text_len=text_len, video_len=video_len)
 
     names = ["baseline", "fast"] + (["fast+compile"] if args.compile else [])
+    names += [f"fast[b{b}]" for b in args.fast_buckets if b != FAST_BUCKETS]
     steps, prefetchers = {}, []
     for name in names:
         model, optimizer = build_variant(name, config, device, copy.deepcopy(reference))
@@ -191,6 +194,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--paper-pairs", type=int, default=16,
                         help="pairs per step of the paper config on a CPU (512 on a GPU)")
     parser.add_argument("--compile", action="store_true", help="add a torch.compile variant")
+    parser.add_argument("--fast-buckets", type=lambda x: [int(b) for b in x.split(",") if b],
+                        default=[], help="also time the fast path with these length_buckets")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads on a CPU (1: on a shared machine 2 threads time the "

@@ -206,16 +206,17 @@ def test_reuse_with_prefetch_kill_and_resume_is_bit_identical(world, backbone, t
     per-video sums live in the checkpoints, so a killed run resumes to the same weights; and
     prefetching (on in the killed run, off in the reference) changes nothing."""
     values = tiny_config(world, backbone, tmp_path / "ref", retrieval_source="reuse",
-                         prefetch=False, num_epochs=3)
+                         prefetch=False, num_epochs=3, max_videos=24)  # 6 steps an epoch
     reference = pretrain(values)
     retrieval = [r for r in read_log(reference) if r["type"] == "retrieval"]
-    assert retrieval[0]["videos_embedded"] == 59  # nothing to reuse in the first epoch
+    assert retrieval[0]["videos_embedded"] == 24  # nothing to reuse in the first epoch
     for before, after in itertools.pairwise(retrieval):  # only what the last epoch left out
-        assert 0 < after["videos_embedded"] == before["videos_left_out"] < 59
+        assert 0 < after["videos_embedded"] == before["videos_left_out"] < 24
     killed = {**values, "run_dir": str(tmp_path / "killed"), "prefetch": True}
-    # killed mid-epoch 1 (14 steps an epoch): the checkpoint at step 16 holds epoch 1's sums so
-    # far, which epoch 2's retrieval stage needs
-    pretrain({**killed, "stop_after_steps": 18})
+    # killed mid-epoch 1: the checkpoint at step 8 holds the sums of epoch 1's first 2 steps,
+    # which epoch 2's retrieval stage needs
+    pretrain({**killed, "stop_after_steps": 10})
+    assert (Path(killed["run_dir"]) / "checkpoints" / "latest").read_text() == "step-00000008"
     run_dir = pretrain({**killed, "resume": True})
     expected = safetensors.torch.load_file(reference / "final" / "model.safetensors")
     got = safetensors.torch.load_file(run_dir / "final" / "model.safetensors")

@@ -23,6 +23,14 @@ Determinism: every random draw of the data derives from ``(seed, epoch, step, ra
 epoch's groups are stored in each checkpoint, and the torch RNG (dropout) is saved, so on CPU a
 run killed mid-epoch and resumed ends with the same weights as one that ran through.
 
+Fast path (issue 9; ``bench/RESULTS.md``): sdpa attention, ``length_buckets`` (each batch
+encoded in buckets of similar length, cut to their longest row), fused Adam, a background thread
+building the next batch (``prefetch``), bf16 autocast on CUDA (``precision``), optional
+``compile``; ``retrieval_source="reuse"`` takes the retrieval vectors from the previous epoch's
+training passes. Buckets draw the dropout masks for fewer slots, so a run with and one without
+them are different (equally likely) random trajectories; without dropout the embeddings and
+gradients agree to float rounding (``tests/test_fastpath.py``).
+
 Deviations from the original (fairseq ``examples/MMPT``): one global retrieval index over the
 all-gathered video vectors instead of one per GPU (``retrieval_scope="local"`` restores the
 original); bf16 autocast instead of fp16 with loss scaling; the schedule comes from
@@ -939,10 +947,7 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
     total_steps = cfg.optim.total_steps or cfg.optim.num_epochs * steps_per_epoch
     model.to(ddp.device)
     if cfg.run.compile:  # in place: the state dict keeps its names
-        for tower in {
-            id(model.text_encoder): model.text_encoder,
-            id(model.video_tower): model.video_tower,
-        }.values():
+        for tower in {model.text_encoder, model.video_tower}:  # one module when shared
             tower.compile(dynamic=True)
     optimizer = torch.optim.Adam(
         model.parameters(),
@@ -952,6 +957,11 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
         weight_decay=cfg.optim.weight_decay,
         fused=cfg.optim.fused_optimizer,
     )
+    if total_steps <= cfg.optim.warmup_steps:
+        raise ConfigError(
+            f"warmup_steps={cfg.optim.warmup_steps} must be below the run's {total_steps} total "
+            f"steps; lower warmup_steps or train longer (num_epochs, total_steps)"
+        )
     scheduler = get_polynomial_decay_schedule_with_warmup(
         optimizer,
         num_warmup_steps=cfg.optim.warmup_steps,
