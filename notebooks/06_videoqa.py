@@ -48,36 +48,25 @@ num_boot = 1000  # bootstrap resamples for the 95% interval
 num_examples = 4  # questions shown in the table of confident mistakes
 
 # %%
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import display
 
-from videoclip import VideoCLIP, report, stats
-from videoclip.analysis import has_world_truth
+from videoclip import report, stats
 from videoclip.data.benchmarks import load_msrvtt_mc
 from videoclip.evaluation import evaluate_videoqa
-from videoclip.workspace import ensure_pretrained, resolve_data_root
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 70)
 CHAPTER = "06_videoqa"
-device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
-                         world_seed=world_seed, real_data=real_data_dir)
-simulated = has_world_truth(root)
-run_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
-model = VideoCLIP.from_pretrained(run_dir / "final").to(device)
-untrained = report.untrained_model(pretrain_preset, seed=seed).to(device)
-chance, oracle = report.reference_levels(root, seed=world_seed)
-print(f"data root: {root}")
-print(f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
-print("These numbers come from a SIMULATED world: they test the mechanisms, not the paper's values."
-      if simulated else "Real data root: no oracle row (real data has no ground-truth concepts).")
+chapter = report.setup_chapter(data_root=data_root, work_dir=work_dir, world_preset=world_preset,
+                               world_seed=world_seed, real_data_dir=real_data_dir,
+                               pretrain_preset=pretrain_preset, device=device, seed=seed)
+root, simulated, run_dir, device = chapter.root, chapter.simulated, chapter.run_dir, chapter.device
+model, untrained, chance, oracle = chapter.model, chapter.untrained, chapter.chance, chapter.oracle
 
 # %% [markdown]
 # ## Accuracy (Table 3)

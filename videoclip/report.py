@@ -33,6 +33,7 @@ the model under other protocols (e.g. the original code's), keyed by protocol na
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,45 @@ def paper_table(benchmark: str) -> str:
     """Where the paper prints the benchmark's number ("Table 1", ...)."""
     name = next(names[0] for (bench, _), names in PAPER_NAMES.items() if bench == benchmark)
     return PAPER_TABLE[name]
+
+
+@dataclass
+class Chapter:
+    """What every zero-shot chapter (05-08) starts from: the data, the book's model and references."""
+
+    root: Path
+    simulated: bool
+    run_dir: Path
+    device: str
+    model: Any
+    untrained: Any
+    chance: dict
+    oracle: dict | None
+
+
+def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_seed: int,
+                  real_data_dir: str, pretrain_preset: str, device: str, seed: int) -> Chapter:
+    """Resolve the data root, load (or train) the book's model and the untrained reference, compute
+    chance/oracle levels, and print where each came from (the notebooks' shared first cell)."""
+    import torch
+
+    from videoclip.analysis import has_world_truth
+    from videoclip.model import VideoCLIP
+    from videoclip.workspace import ensure_pretrained, resolve_data_root
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
+                             world_seed=world_seed, real_data=real_data_dir)
+    simulated = has_world_truth(root)
+    run_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
+    model = VideoCLIP.from_pretrained(run_dir / "final").to(device)
+    untrained = untrained_model(pretrain_preset, seed=seed).to(device)
+    chance, oracle = reference_levels(root, seed=world_seed)
+    print(f"data root: {root}")
+    print(f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
+    print("These numbers come from a SIMULATED world: they test the mechanisms, not the paper's values."
+          if simulated else "Real data root: no oracle row (real data has no ground-truth concepts).")
+    return Chapter(root, simulated, run_dir, device, model, untrained, chance, oracle)
 
 
 def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):
