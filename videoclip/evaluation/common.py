@@ -192,3 +192,20 @@ def finish(results: dict[str, Any], out_path: str | Path | None, config: dict[st
 def count(skipped: dict[str, int], reason: str) -> None:
     skipped[reason] = skipped.get(reason, 0) + 1
 
+
+
+def with_features(items: Sequence[Any], store: FeatureStore, *, what: str) -> tuple[list[Any], dict[str, int]]:
+    """The items (each with a ``video_id``) whose video has features, and the dropped ones counted by
+    reason (``no_features``, ``empty_video``); raises when none is left, naming the store."""
+    skipped: dict[str, int] = {}
+    kept = []
+    for item in items:
+        if item.video_id not in store:
+            count(skipped, "no_features")
+        elif store.num_seconds(item.video_id) == 0:
+            count(skipped, "empty_video")
+        else:
+            kept.append(item)
+    if not kept:
+        raise ValueError(f"no {what} video has features in {store}")
+    return kept, skipped

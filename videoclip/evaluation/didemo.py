@@ -29,13 +29,13 @@ from videoclip.evaluation.common import (
     PAPER,
     ZeroShotModel,
     batched,
-    count,
     encode_texts,
     finish,
     open_store,
     pad_clips,
     progress_bar,
     resolve_device,
+    with_features,
 )
 
 __all__ = ["CHUNK_SECONDS", "evaluate_didemo", "moment_iou", "moment_metrics", "moment_pooling"]
@@ -140,17 +140,7 @@ def evaluate_didemo(
     queries = load_didemo(data_dir)
     store = open_store(data_dir, "didemo", features)
     device = resolve_device(model, device)
-    skipped: dict[str, int] = {}
-    kept = []
-    for q in queries:
-        if q.video_id not in store:
-            count(skipped, "no_features")
-        elif store.num_seconds(q.video_id) == 0:
-            count(skipped, "empty_video")
-        else:
-            kept.append(q)
-    if not kept:
-        raise ValueError(f"no DiDeMo video has features in {store}")
+    kept, skipped = with_features(queries, store, what="DiDeMo")
     video_ids = sorted({q.video_id for q in kept})
     text_emb = encode_texts(model, [q.description for q in kept], batch_size=batch_size,
                             device=device, progress=progress, desc="didemo texts")

@@ -24,13 +24,13 @@ from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
     PAPER,
     ZeroShotModel,
-    count,
     encode_texts,
     finish,
     open_store,
     progress_bar,
     resolve_device,
     windowed_logits,
+    with_features,
 )
 from videoclip.evaluation.metrics import accuracy
 
@@ -133,20 +133,13 @@ def evaluate_segmentation(
     label_emb = encode_texts(model, list(coin.labels.values()), batch_size=batch_size,
                              device=device, progress=progress, desc="coin labels")
     gamma = outside_threshold(label_emb)
-    skipped: dict[str, int] = {}
+    kept, skipped = with_features(coin.videos, store, what="COIN test")
     segments_past_end = 0
     videos: list[tuple[CoinVideo, np.ndarray]] = []
-    for video in coin.videos:
-        if video.video_id not in store:
-            count(skipped, "no_features")
-        elif store.num_seconds(video.video_id) == 0:
-            count(skipped, "empty_video")
-        else:
-            targets, past_end = coin_targets(video, store.num_seconds(video.video_id))
-            segments_past_end += past_end
-            videos.append((video, targets))
-    if not videos:
-        raise ValueError(f"no COIN test video has features in {store}")
+    for video in kept:
+        targets, past_end = coin_targets(video, store.num_seconds(video.video_id))
+        segments_past_end += past_end
+        videos.append((video, targets))
     inputs = ((i, store.load(v.video_id), label_emb) for i, (v, _) in enumerate(videos))
     frames = []
     for i, logits in progress_bar(

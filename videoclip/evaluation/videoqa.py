@@ -19,12 +19,12 @@ from videoclip.evaluation.common import (
     MAX_VIDEO_LEN,
     PAPER,
     ZeroShotModel,
-    count,
     encode_clips,
     encode_texts,
     finish,
     open_store,
     resolve_device,
+    with_features,
 )
 
 __all__ = ["evaluate_videoqa", "multiple_choice_correct"]
@@ -66,17 +66,7 @@ def evaluate_videoqa(
     questions = load_msrvtt_mc(data_dir)
     store = open_store(data_dir, "msrvtt", features)
     device = resolve_device(model, device)
-    skipped: dict[str, int] = {}
-    kept = []
-    for q in questions:
-        if q.video_id not in store:
-            count(skipped, "no_features")
-        elif store.num_seconds(q.video_id) == 0:
-            count(skipped, "empty_video")
-        else:
-            kept.append(q)
-    if not kept:
-        raise ValueError(f"no MSR-VTT multiple-choice video has features in {store}")
+    kept, skipped = with_features(questions, store, what="MSR-VTT multiple-choice")
     video_ids = sorted({q.video_id for q in kept})
     row_of = {vid: i for i, vid in enumerate(video_ids)}
     clips = [store.load(vid)[:MAX_VIDEO_LEN] for vid in video_ids]
