@@ -72,7 +72,7 @@ model, untrained, chance, oracle = chapter.model, chapter.untrained, chapter.cha
 # ## Accuracy (Table 3)
 
 # %%
-ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+ROWS = report.MODEL_ROWS
 qa, qa_predictions = {}, {}
 for name, scorer in (("model", model), ("untrained", untrained)):
     qa[name], qa_predictions[name] = evaluate_videoqa(scorer, root, batch_size=batch_size)

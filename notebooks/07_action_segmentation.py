@@ -87,7 +87,7 @@ model, untrained, chance, oracle = chapter.model, chapter.untrained, chapter.cha
 # of the labels), so a model that only ever says Outside gets 100 % on one label and 0 on the rest.
 
 # %%
-ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+ROWS = report.MODEL_ROWS
 coin, coin_predictions = {}, {}
 for name, scorer in (("model", model), ("untrained", untrained)):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)

@@ -79,7 +79,7 @@ model, untrained, chance, oracle = chapter.model, chapter.untrained, chapter.cha
 # ## Average recall (Table 5)
 
 # %%
-ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+ROWS = report.MODEL_ROWS
 crosstask, steps_predicted = {}, {}
 for name, scorer, split in (("model", model, "official"), ("model original", model, "original"),
                             ("untrained", untrained, "official")):

@@ -85,6 +85,10 @@ def paper_table(benchmark: str) -> str:
     return PAPER_TABLE[name]
 
 
+# How chapters 05-08 label their two scorers in tables.
+MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+
+
 @dataclass
 class Chapter:
     """What every zero-shot chapter (05-08) starts from: the data, the book's model and references."""
