@@ -31,6 +31,7 @@
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # where the chapters wrote results/ (toy: ../artifacts/toy; paper: ../artifacts/paper)
 level = 0.95  # coverage of the intervals over seeds (ablations)
+executed_dir = ""  # the executed chapters, for their wall times ("" → not shown; toy/paper: ../book/executed)
 
 # %%
 from pathlib import Path
@@ -42,6 +43,7 @@ import seaborn as sns
 from IPython.display import display
 
 from videoclip import scorecard
+from videoclip.notebooks import execution_times
 from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT, RELEASED_CHECKPOINT_YOUCOOK2
 
 sns.set_theme(style="whitegrid")
@@ -127,3 +129,22 @@ print(", ".join(f"{tally.get(k, 0)} {k}" for k in (scorecard.SUPPORTED, scorecar
                                                    scorecard.INCONCLUSIVE)) + " of 6 predictions.")
 assert set(verdicts.verdict) <= {scorecard.SUPPORTED, scorecard.NOT_SUPPORTED, scorecard.INCONCLUSIVE}
 assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6]
+
+# %% [markdown]
+# ## What this book cost to build
+#
+# The wall time of each chapter's execution, as the runner recorded it in the executed notebook
+# (`videoclip_seconds`). A chapter reused by a later `make book` keeps the time of the run that
+# produced it; the worlds and pre-training runs are built inside the chapters that first need them
+# (01 and 03), so a cold build pays for them there. Not counted: installing, and rendering the HTML.
+
+# %%
+if executed_dir:
+    times = pd.DataFrame(execution_times(Path(executed_dir)))
+    assert len(times), f"no executed chapters with recorded times in {Path(executed_dir).resolve()}"
+    times["minutes"] = (times.seconds / 60).round(1)
+    display(times.set_index("chapter"))
+    print(f"chapters 00–{times.chapter.iloc[-1][:2]}: {times.seconds.sum() / 60:.1f} min of execution "
+          f"({', '.join(sorted(set(times.profile)))} profile); this chapter is not included.")
+else:
+    print("executed_dir is empty (smoke profile): the build times are shown on the toy and paper profiles.")

@@ -8,6 +8,7 @@ it is shown and look the ground truth up; a random scorer must land near chance.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import zlib
 from collections import Counter, defaultdict
@@ -380,6 +381,33 @@ def test_didemo_oracle_protocols_and_skips(real_data_dir):
     random, _ = evaluate_didemo(RandomModel(), real_data_dir, features=store, progress=False)
     assert random["rank@1"] < 100 * prior + 2 < results["rank@1"] - 20
     assert random["rank@5"] < results["rank@5"] - 20
+
+
+class PaddingProbe(OneHotTexts):
+    """Token state = e0 on padded slots, 0 on valid ones; every text = e0."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.width = 1
+        self.columns = {text: [0] for text in texts}
+
+    def video_token_states(self, video, vmask, *, mask_cls):
+        return (~vmask).float()[..., None]
+
+
+def test_didemo_moments_average_the_padded_slots_too(tmp_path):
+    # The original's moment vector is the unmasked mean of the video tower's states over the
+    # moment's 5-s slots, padded slots of a short video included (SPEC §7): in a 12-s video,
+    # slots 12-31 are padded, so a moment scores its share of slots past second 12.
+    (tmp_path / "didemo").mkdir()
+    query = {"annotation_id": 0, "description": "a moment", "video": "short.mp4",
+             "times": [[0, 0], [0, 0], [0, 0]], "num_segments": 6}
+    (tmp_path / "didemo/test_data.json").write_text(json.dumps([query]))
+    store = CodedStore({"short": 12})
+    _, pred = evaluate_didemo(PaddingProbe(["a moment"]), tmp_path, features=store, progress=False)
+    assert pred.top_moment[0] == (3, 3)  # the first all-padded moment in the 21-moment order
+    scores = dict(zip(DIDEMO_MOMENTS, pred.scores[0]))
+    assert scores[(0, 0)] == 0 and scores[(2, 2)] == pytest.approx(3 / 5)
+    assert scores[(0, 5)] == pytest.approx(18 / 30) and scores[(3, 3)] == scores[(5, 5)] == 1
 
 
 # ----------------------------------------------------------------------------- COIN

@@ -71,3 +71,15 @@ def test_command_line_typo_fails_before_executing():
                           check=False, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown parameter(s) bakcbone" in proc.stderr
+
+
+def test_run_records_its_seconds_and_reuses_an_unchanged_notebook(tiny_notebook, tmp_path):
+    executed = tmp_path / "executed"
+    output, first = nbrun.run_notebook(str(tiny_notebook), "smoke", output_dir=executed)
+    [row] = nbrun.execution_times(executed)
+    assert row["chapter"] == "99_tiny" and row["profile"] == "smoke" and row["seconds"] > 0
+    written = output.stat().st_mtime_ns
+    assert nbrun.run_notebook(str(tiny_notebook), "smoke", output_dir=executed) == (output, first)
+    assert output.stat().st_mtime_ns == written  # reused, not executed again
+    _, changed = nbrun.run_notebook(str(tiny_notebook), "smoke", overrides={"num_epochs": 3}, output_dir=executed)
+    assert changed != first and output.stat().st_mtime_ns != written

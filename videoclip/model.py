@@ -397,11 +397,13 @@ class VideoCLIP(nn.Module):
                 CrossTask zero-shot variant (SPEC §7); False gives ``[1, vmask, 1]``.
 
         Returns:
-            ``(B, T, D)``; slots where ``vmask`` is False are zero.
+            ``(B, T, D)``. A padded slot (``vmask`` False) holds what the tower computes there
+            from ``MLP(0)``: its key is masked, its query is not. The original used these states
+            as they are (DiDeMo's unmasked moment means); callers that need only the valid
+            seconds slice them.
         """
         video, vmask = self._check_video(video, vmask)
-        hidden = self._video_hidden(video, vmask, mask_cls=mask_cls)  # (B, T + 2, D)
-        return hidden[:, 1:-1] * vmask.unsqueeze(-1).to(hidden.dtype)
+        return self._video_hidden(video, vmask, mask_cls=mask_cls)[:, 1:-1]  # (B, T, D)
 
     def encode_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
         """Pooled video embeddings (SPEC §1; Paper: §3.1).

@@ -31,6 +31,7 @@ PARAMS_DIR = REPO / "params"
 EXECUTED_DIR = REPO / "book" / "executed"
 PROFILES = ("smoke", "toy", "paper")
 STAMP_KEY = "videoclip_stamp"
+SECONDS_KEY = "videoclip_seconds"  # wall seconds of the execution that wrote the notebook
 
 
 class UnknownParameterError(KeyError):
@@ -167,12 +168,30 @@ def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any]
                                    kernel_name="python3", progress_bar=True, report_mode=False)
     finally:
         source.unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
     nb = nbformat.read(output, as_version=4)
     nb.metadata[STAMP_KEY] = new_stamp
     nb.metadata["videoclip_profile"] = profile
+    nb.metadata[SECONDS_KEY] = round(seconds, 1)
     nbformat.write(nb, output)
-    print(f"[videoclip] {path.stem} done in {time.perf_counter() - start:.0f} s")
+    print(f"[videoclip] {path.stem} done in {seconds:.0f} s")
     return output, new_stamp
+
+
+def execution_times(output_dir: Path = EXECUTED_DIR) -> list[dict[str, Any]]:
+    """Chapter, profile and wall seconds of each executed notebook in ``output_dir``, in chapter order.
+
+    The seconds are those of the execution that produced the file (a reused chapter keeps its own).
+    """
+    import nbformat
+
+    rows = []
+    for output in sorted(Path(output_dir).glob("[0-9][0-9]_*.ipynb")):
+        metadata = nbformat.read(output, as_version=4).metadata
+        if SECONDS_KEY in metadata:
+            rows.append({"chapter": output.stem, "profile": metadata.get("videoclip_profile"),
+                         "seconds": metadata[SECONDS_KEY]})
+    return rows
 
 
 def run_all(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) -> list[Path]:
