@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from videoclip import workspace
@@ -50,3 +52,20 @@ def test_pretrain_run_dir_ignores_run_only_keys_and_rejects_typos(tmp_path):
     assert base.parent == (tmp_path / "runs").resolve() and base.name.startswith("pretrain-")
     with pytest.raises(ConfigError, match="num_epoch"):
         workspace.pretrain_run_dir(tmp_path, tmp_path, preset=preset, num_epoch=3)
+
+
+@pytest.mark.slow
+def test_ensure_pretrained_trains_once_and_keeps_only_the_final_model(tmp_path):
+    from videoclip.model import VideoCLIP
+
+    world = workspace.ensure_world(tmp_path, preset="smoke", seed=0)
+    preset = Path(__file__).resolve().parent.parent / "params/pretrain/smoke.yaml"
+    settings = {"max_videos": 16, "warmup_steps": 1, "progress": False}
+    run = workspace.ensure_pretrained(tmp_path, world, preset=preset, prune_when_done=False, **settings)
+    assert list((run / "checkpoints").glob("step-*"))  # written while training, for a resume
+    weights = run / "final" / "model.safetensors"
+    trained = weights.stat().st_mtime_ns
+    again = workspace.ensure_pretrained(tmp_path, world, preset=preset, **settings)
+    assert again == run and weights.stat().st_mtime_ns == trained  # reused, not retrained
+    assert not (run / "checkpoints").exists()  # pruned once the run is done
+    VideoCLIP.from_pretrained(run / "final")

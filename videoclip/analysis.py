@@ -147,18 +147,11 @@ _ITEMS = {"youcook2": "clip-text pairs", "msrvtt": "clip-text pairs", "msrvtt_mc
 
 def _read_benchmark(root: Path, name: str) -> tuple[set[str], int]:
     """(video ids, number of items) of one benchmark's test set, through its loader."""
-    if name == "youcook2":
-        pairs = load_youcook2_val(root)
-        return {p.video_id for p in pairs}, len(pairs)
-    if name == "msrvtt":
-        pairs = load_msrvtt_test(root)
-        return {p.video_id for p in pairs}, len(pairs)
-    if name == "msrvtt_mc":
-        questions = load_msrvtt_mc(root)
-        return {q.video_id for q in questions}, len(questions)
-    if name == "didemo":
-        queries = load_didemo(root)
-        return {q.video_id for q in queries}, len(queries)
+    item_loaders = {"youcook2": load_youcook2_val, "msrvtt": load_msrvtt_test,
+                    "msrvtt_mc": load_msrvtt_mc, "didemo": load_didemo}
+    if name in item_loaders:
+        items = item_loaders[name](root)
+        return {item.video_id for item in items}, len(items)
     if name == "coin":
         coin = load_coin(root / "coin" / "COIN.json")
         return {v.video_id for v in coin.videos}, sum(len(v.segments) for v in coin.videos)

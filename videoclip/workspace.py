@@ -105,7 +105,7 @@ def pretrain_run_dir(work_dir: str | Path, data_root: str | Path, *, preset: str
 
 
 def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: str | Path | None = None,
-                      name: str = "pretrain", **overrides: Any) -> Path:
+                      name: str = "pretrain", prune_when_done: bool = True, **overrides: Any) -> Path:
     """The run directory of a pre-training run with these settings, trained once and then reused.
 
     Args:
@@ -113,6 +113,9 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
         data_root: the data root to train on (its ``howto100m/`` corpus).
         preset: a YAML preset of :class:`videoclip.train.PretrainConfig` keys (``params/pretrain/*.yaml``),
             so that every chapter asking for "the toy model" gets the same run.
+        prune_when_done: delete the run's ``checkpoints/`` once ``final/`` is written. They exist to
+            resume a killed run; a finished one needs only ``final/`` (a toy checkpoint with its
+            Adam state is ~0.3 GB, and the ablations train 30 runs).
         overrides: flat ``PretrainConfig`` keys on top of the preset (the ablations); unknown keys raise.
 
     A run killed earlier resumes from its last checkpoint. Returns the run directory (``final/`` holds
@@ -124,4 +127,6 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
     if not (run_dir / "final" / "config.json").exists():
         flat = pretrain_config(data_root, preset=preset, **overrides).flat()
         pretrain({**flat, "run_dir": str(run_dir), "resume": True})
+    if prune_when_done and (run_dir / "checkpoints").exists():
+        shutil.rmtree(run_dir / "checkpoints")
     return run_dir
