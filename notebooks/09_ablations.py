@@ -85,8 +85,10 @@ from tqdm.auto import tqdm
 from videoclip import scorecard
 from videoclip.ablations import (
     ABLATIONS,
+    COLLAPSE_NATS,
     FULL,
     METRICS,
+    initial_spread,
     lag_gains,
     paired_differences,
     summarize_runs,
@@ -149,6 +151,44 @@ assert len(runs) == len(ABLATIONS) * len(seeds), runs[["row", "seed"]]
 assert runs[list(METRICS)].apply(lambda c: c.between(0, 100)).all().all()
 assert (runs.num_scored > 0).all()
 print(f"{len(jobs)} distinct runs; each scored {int(runs.num_scored.iloc[0])} YouCook2 text-clip pairs")
+
+# %% [markdown]
+# ## Did every run learn?
+#
+# Before reading any row: a run whose loss ends at its **chance level** — the loss it would have
+# if every clip and every text embedded to the same vector, logged by the trainer at every step
+# (for the symmetric InfoNCE, $2\ln B$ on a batch of $B$ pairs) — has *collapsed*. There the
+# gradient nearly vanishes (the video side's gradient is $\sum_j (p_{ij}-\delta_{ij})\,t_j$, zero
+# when all $t_j$ are equal), so a model that starts near that point can stay there. A collapsed
+# row measures a failure to train, not the design choice it ablates. The rule
+# (`videoclip.ablations.training_outcome`): the mean loss of the last 5 steps within
+# `COLLAPSE_NATS` of chance.
+
+# %%
+outcome = (runs.groupby("row", sort=False)
+           .agg(first_loss=("first_loss", "mean"), final_loss=("final_loss", "mean"),
+                chance_loss=("chance_loss", "mean"), collapsed_seeds=("collapsed", "sum"),
+                seeds=("seed", "count")).loc[list(ABLATIONS)])
+display(outcome.round(3))
+collapsed_rows = outcome[outcome.collapsed_seeds > 0]
+for row, r in collapsed_rows.iterrows():
+    print(f"COLLAPSED: {row}: {int(r.collapsed_seeds)} of {int(r.seeds)} seeds end within {COLLAPSE_NATS} "
+          f"nats of chance (final loss {r.final_loss:.3f}, chance {r.chance_loss:.3f}); its numbers below "
+          "say that this setting did not train here, not how the design choice compares.")
+if not len(collapsed_rows):
+    print(f"No run collapsed: every row's final loss is more than {COLLAPSE_NATS} nats below chance.")
+
+# %% [markdown]
+# Where do the runs start? The spread of the **untrained** model's embeddings over 256 YouCook2
+# clips and their texts, mean $\lVert e_i-\bar e\rVert / \lVert\bar e\rVert$ (0: every input embeds
+# to the same vector), for the rows that change the architecture (`videoclip.ablations.initial_spread`,
+# seed of the first run).
+
+# %%
+ARCHITECTURE_ROWS = [FULL, "shared video/text transformer", "[CLS] instead of mean pooling"]
+spread = pd.DataFrame({row: initial_spread(root, preset=ablation_preset, row=row, seed=seeds[0],
+                                           extra=train_overrides) for row in ARCHITECTURE_ROWS}).T
+display(spread.rename(columns=lambda side: f"{side} spread at initialisation").round(3))
 
 # %% [markdown]
 # ## Table 7, ours beside the paper's

@@ -108,3 +108,11 @@ def test_mil_nce_rejects_bad_bags() -> None:
         mil_nce_loss(video, text, torch.tensor([0, 1, 1, 0]))
     with pytest.raises(ValueError, match="one entry per text"):
         mil_nce_loss(video, text, torch.tensor([0, 1, 2]))
+
+
+def test_constant_embeddings_score_the_chance_loss():
+    # What the trainer logs as chance_loss: every clip and text embedded to one vector.
+    assert contrastive_loss(torch.zeros(8, 1), torch.zeros(8, 1)).item() == pytest.approx(2 * math.log(8))
+    bag = torch.tensor([0, 0, 1, 2, 2, 2])  # V = 3 clips owning 2, 1 and 3 of N = 6 texts
+    want = sum(math.log((6 + 3 * p) / p) for p in (2, 1, 3)) / 3
+    assert mil_nce_loss(torch.zeros(3, 1), torch.zeros(6, 1), bag).item() == pytest.approx(want)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from videoclip import scorecard
 from videoclip.ablations import (
@@ -18,6 +20,7 @@ from videoclip.ablations import (
     paired_differences,
     retrieval_log,
     summarize_runs,
+    training_outcome,
 )
 from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT
 from videoclip.provenance import write_results
@@ -132,6 +135,23 @@ def test_retrieval_log_reads_the_retrieval_rows(tmp_path):
     assert retrieval_log(tmp_path).same_task_share.tolist() == [0.5, 0.6]
     with pytest.raises(FileNotFoundError, match="log.jsonl"):
         retrieval_log(tmp_path / "missing")
+
+
+def _write_steps(run_dir, losses, chance=8.318):
+    lines = [{"type": "start"}] + [{"type": "step", "loss": x, "chance_loss": chance} for x in losses]
+    (run_dir / "log.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+
+def test_training_outcome_flags_a_run_stuck_at_the_chance_loss(tmp_path):
+    _write_steps(tmp_path, [12.1, 9.0, 7.9, 7.6, 7.5, 7.6, 7.4])
+    learned = training_outcome(tmp_path)
+    assert learned["first_loss"] == 12.1 and learned["final_loss"] == pytest.approx(7.6)
+    assert learned["chance_loss"] == pytest.approx(8.318) and not learned["collapsed"]
+    _write_steps(tmp_path, [8.76, 8.5, 8.33, 8.32, 8.33, 8.318, 8.32])
+    assert training_outcome(tmp_path)["collapsed"]
+    (tmp_path / "log.jsonl").write_text(json.dumps({"type": "step", "loss": 8.0}) + "\n")
+    with pytest.raises(ValueError, match="older version.*delete the run directory"):
+        training_outcome(tmp_path)
 
 
 # ----------------------------------------------------------------------------- prediction rules
@@ -275,3 +295,25 @@ def test_a_broken_results_file_is_named(tmp_path):
     (tmp_path / "07_action_segmentation.json").write_text(json.dumps({"x": 1}))
     with pytest.raises(ValueError, match="write_results"):
         scorecard.collect_results(tmp_path)
+
+
+class ConstantModel:
+    """Every clip and every text embeds to the same vector: a collapsed model."""
+
+    def encode_video(self, video, vmask):
+        return torch.ones(len(video), 4)
+
+    def encode_texts(self, texts):
+        return torch.ones(len(texts), 4)
+
+
+@pytest.mark.slow
+def test_embedding_spread_is_zero_for_a_collapsed_model_only(tmp_path):
+    from videoclip.ablations import embedding_spread, initial_spread
+    from videoclip.workspace import ensure_world
+
+    world = ensure_world(tmp_path, preset="smoke", seed=0)
+    assert embedding_spread(ConstantModel(), world, num_pairs=16) == {"video": 0.0, "text": 0.0}
+    preset = Path(__file__).resolve().parent.parent / "params/pretrain/smoke.yaml"
+    start = initial_spread(world, preset=preset, row=FULL, num_pairs=16)
+    assert start["video"] > 0.01 and start["text"] > 0.01

@@ -29,15 +29,19 @@ from videoclip.stats import mean_ci
 
 __all__ = [
     "ABLATIONS",
+    "COLLAPSE_NATS",
     "FULL",
     "METRICS",
+    "embedding_spread",
     "evaluate_run",
+    "initial_spread",
     "lag_gains",
     "overrides_of",
     "paired_differences",
     "retrieval_log",
     "summarize_runs",
     "train_and_evaluate",
+    "training_outcome",
 ]
 
 #: The full model's row (Table 7's first line).
@@ -58,6 +62,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 
 #: The metrics of Table 7 (percent).
 METRICS = ("R@1", "R@5", "R@10")
+
+#: A run has *collapsed* when its loss over the last steps is within this many nats of the
+#: chance loss (every clip and text embedded to one vector; the gradient then nearly vanishes).
+COLLAPSE_NATS = 0.05
 
 # The files whose code decides a YouCook2 retrieval number: a cached evaluation is reused only
 # while they are unchanged.
@@ -128,8 +136,8 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
 
     Returns:
         ``(record, groups)``: ``record`` has ``row``, ``seed``, ``R@1``, ``R@5``, ``R@10``, ``MdR``,
-        ``num_scored``, ``run_dir``; ``groups`` one dict per epoch of the retrieval stage
-        (:func:`retrieval_log`) with ``row`` and ``seed``.
+        ``num_scored``, the :func:`training_outcome` keys, ``run_dir``; ``groups`` one dict per
+        epoch of the retrieval stage (:func:`retrieval_log`) with ``row`` and ``seed``.
     """
     import torch
 
@@ -141,11 +149,74 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
         device = "cuda" if torch.cuda.is_available() else "cpu"
     results = evaluate_run(run_dir, data_root, clip_list=clip_list, batch_size=batch_size, device=device)
     record = {"row": row, "seed": seed, **{k: results[k] for k in (*METRICS, "MdR", "num_scored")},
-              "run_dir": str(run_dir)}
+              **training_outcome(run_dir), "run_dir": str(run_dir)}
     keep = ["epoch", "grouping", "first_32s", "same_task_share", "random_groups_same_task_share"]
     log = retrieval_log(run_dir)
     groups = [{"row": row, "seed": seed, **{k: r.get(k) for k in keep}} for r in log.to_dict("records")]
     return record, groups
+
+
+def _read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a pre-training run directory")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def training_outcome(run_dir: str | Path, *, last: int = 5) -> dict[str, Any]:
+    """Did the run learn? ``first_loss``, ``final_loss`` (mean of the ``last`` steps), the
+    ``chance_loss`` of those steps (the loss of constant embeddings, logged by the trainer) and
+    ``collapsed``: the final loss within :data:`COLLAPSE_NATS` of chance."""
+    steps = [r for r in _read_log(run_dir) if r.get("type") == "step"]
+    if not steps or "chance_loss" not in steps[-1]:
+        raise ValueError(f"{run_dir}/log.jsonl has no steps with a chance_loss: a run from an older "
+                         "version of videoclip; delete the run directory to retrain it")
+    tail = steps[-last:]
+    final = float(np.mean([r["loss"] for r in tail]))
+    chance = float(np.mean([r["chance_loss"] for r in tail]))
+    return {"first_loss": steps[0]["loss"], "final_loss": final, "chance_loss": chance,
+            "collapsed": bool(final > chance - COLLAPSE_NATS)}
+
+
+def embedding_spread(model: Any, data_root: str | Path, *, num_pairs: int = 256, batch_size: int = 64,
+                     device: str | None = "cpu") -> dict[str, float]:
+    """How different the embeddings of different inputs are: mean ‖e_i − ē‖ / ‖ē‖ over the first
+    ``num_pairs`` YouCook2 clips (``"video"``) and their texts (``"text"``); 0 when every input
+    embeds to one vector (a collapsed start, see :func:`training_outcome`)."""
+    import torch
+
+    from videoclip.data.benchmarks import load_youcook2_val
+    from videoclip.evaluation.common import encode_clips, encode_texts, open_store, resolve_device
+    from videoclip.evaluation.retrieval import clip_features
+
+    kept, clips, _, _ = clip_features(open_store(data_root, "youcook2", None), load_youcook2_val(data_root))
+    if not kept:
+        raise ValueError(f"no YouCook2 clip of {data_root} has features")
+    kept, clips = kept[:num_pairs], clips[:num_pairs]
+    device = resolve_device(model, device)
+    with torch.inference_mode():
+        embeddings = {"video": encode_clips(model, clips, batch_size=batch_size, device=device),
+                      "text": encode_texts(model, [p.text for p in kept], batch_size=batch_size,
+                                           device=device)}
+    out = {}
+    for side, emb in embeddings.items():
+        centre = emb.mean(dim=0)
+        out[side] = float((emb - centre).norm(dim=1).mean() / centre.norm().clamp(min=1e-12))
+    return out
+
+
+def initial_spread(data_root: str | Path, *, preset: str | Path, row: str, seed: int = 0,
+                   extra: Mapping[str, Any] | None = None, num_pairs: int = 256) -> dict[str, float]:
+    """:func:`embedding_spread` of a row's model **before** pre-training (its initial weights at
+    ``seed``): where the run starts from."""
+    import torch
+
+    from videoclip.train import build_model
+    from videoclip.workspace import pretrain_config
+
+    cfg = pretrain_config(data_root, preset=preset, seed=seed, **overrides_of(row, extra))
+    torch.manual_seed(seed)
+    return embedding_spread(build_model(cfg.model), data_root, num_pairs=num_pairs)
 
 
 def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
@@ -153,11 +224,7 @@ def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
     ``grouping``, ``first_32s`` and, when the data root has task labels, ``same_task_share`` of
     the epoch's groups and ``random_groups_same_task_share`` of random groups of the same videos
     (:func:`videoclip.retrieval.group_stats`)."""
-    path = Path(run_dir) / "log.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not a pre-training run directory")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return pd.DataFrame([r for r in rows if r.get("type") == "retrieval"])
+    return pd.DataFrame([r for r in _read_log(run_dir) if r.get("type") == "retrieval"])
 
 
 def _check_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -305,7 +305,9 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
     the full model's R@1 over seeds) — else the part fails. (c) first 32 s for retrieval: the
     seed-by-seed difference of the same-task share of the groups (mean over epochs), first-32-s
     minus full, has an interval below 0 (holds), above 0 (fails), or including 0 (unclear).
-    **supported** when all parts hold, **not supported** when one fails, else **inconclusive**."""
+    **supported** when all parts hold, **not supported** when one fails, else **inconclusive**.
+    The evidence names runs that collapsed (:func:`videoclip.ablations.training_outcome`); the rule
+    does not change for them."""
     parts, evidence = [], []
     full = runs[runs.row == FULL] if "row" in runs else runs.iloc[0:0]
     spread = mean_ci(full["R@1"].to_numpy(), level)["sd"] if len(full) else np.nan
@@ -320,7 +322,10 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
             parts.append("unclear")
         else:
             parts.append("holds" if abs(diff["mean"]) < spread else "fails")
-        evidence.append(f"{name}: ΔR@1 {diff['mean']:+.2f} vs seed spread (sd) {spread:.2f}")
+        collapsed = int(runs[runs.row == row].get("collapsed", pd.Series(dtype=bool)).sum())
+        evidence.append(f"{name}: ΔR@1 {diff['mean']:+.2f} vs seed spread (sd) {spread:.2f}"
+                        + (f" ({collapsed} of {diff['n']} seeds collapsed to the chance loss)"
+                           if collapsed else ""))
     needed = {"row", "seed", "same_task_share"}
     first = "use first 32 sec for retrieval"
     if needed <= set(groups.columns) and {FULL, first} <= set(groups.row):

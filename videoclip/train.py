@@ -875,7 +875,8 @@ class _Log:
         self.lines += 1
 
 
-def _build_model(cfg: ModelCfg) -> VideoCLIP:
+def build_model(cfg: ModelCfg) -> VideoCLIP:
+    """The untrained model of a model config (both towers from its backbone, SPEC §1)."""
     model = VideoCLIP.from_backbone(
         cfg.backbone,
         num_video_layers=cfg.num_video_layers,
@@ -933,7 +934,7 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
     log = _Log(run_dir / "log.jsonl", ddp.main)
 
     torch.manual_seed(cfg.run.seed)  # the video MLP's initial weights: the same on every rank
-    model = _build_model(cfg.model)
+    model = build_model(cfg.model)
     data = _load_data(cfg.data, model.tokenizer, ddp)
     group_size = cfg.data.num_video_per_batch
     num_groups = len(data.video_ids) // group_size
@@ -1063,6 +1064,9 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
                         video_emb, text_emb = train_model(batch)
                     loss = _loss(video_emb, text_emb, batch, cfg.data.sampler)
                     loss_value = float(loss.item())
+                    # The loss if every clip and text embedded to one vector: a collapsed run sits here.
+                    chance_loss = float(_loss(video_emb.new_zeros(len(video_emb), 1),
+                                              text_emb.new_zeros(len(text_emb), 1), batch, cfg.data.sampler))
                     if ddp.any_true(not math.isfinite(loss_value)):
                         raise FloatingPointError(
                             f"the loss is {loss_value} at epoch {epoch}, step {step_in_epoch} "
@@ -1091,6 +1095,7 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
                             "step": step_in_epoch,
                             "global_step": global_step,
                             "loss": loss_value,
+                            "chance_loss": chance_loss,
                             "lr": lr,
                             "grad_norm": float(grad_norm),
                             "pairs_per_s": pairs_per_s,
