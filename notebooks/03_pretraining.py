@@ -55,6 +55,8 @@ smooth_steps = 5  # window of the rolling mean drawn over the loss curve
 # %%
 import json
 import math
+import sys
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -201,3 +203,29 @@ retrieval_note = (f"; the retrieval stage takes {per_epoch.retrieval_s.mean():.1
 print(f"median {steps.pairs_per_s.median():.1f} pairs/s on {start['device']}; "
       f"{per_epoch.epoch_s.mean():.1f} s per epoch{retrieval_note}.")
 assert (steps.pairs_per_s > 0).all()
+
+# %% [markdown]
+# ## At paper scale: a projection, not a measurement
+#
+# How long would the paper's pre-training (25 epochs × 1.1 M videos × 16 pairs, 512 pairs a step;
+# SPEC §4, §6) take on **one** H100 (989 dense bf16 TFLOP/s)? `bench/project.py` counts the
+# BERT-base towers' training FLOPs per pair, at the padded shapes (text 63, video 34 tokens) and
+# at the real token counts that length buckets approach, and divides by an **assumed** model FLOPs
+# utilisation. Each epoch's retrieval stage adds a forward pass over every video's 16 clips (a
+# third of a training pass), or with `retrieval_source="reuse"` only over the share of videos the
+# previous epoch left out of its groups — taken from this run's log. FAISS is not included
+# (`bench/RESULTS.md` projects it). The GPU numbers that would replace these assumptions come from
+# `bash bench/gpu.sh` on a GPU box.
+
+# %%
+sys.path.insert(0, str(Path("../bench").resolve()))  # bench/ holds scripts, not the package
+from project import DEFAULT_REAL_TOKENS, project
+
+left_out = float((retrieval.videos_left_out / start["num_videos"]).mean())
+projection = pd.DataFrame(project(peak_tflops=989.0, mfus=[0.3, 0.4, 0.5], tokens=DEFAULT_REAL_TOKENS,
+                                  left_out_share=left_out, faiss_s=0.0, pairs_per_s=None))
+display(projection.set_index(["flops", "scenario"]).round(1))
+at_40 = projection[projection.scenario.str.startswith("MFU 40%")]
+print(f"PROJECTION at an assumed 40% MFU on one H100: {at_40.train_h.min():.1f}–{at_40.train_h.max():.1f} h of "
+      f"training steps, {at_40.with_reuse_h.min():.1f}–{at_40.with_embed_h.max():.1f} h with the retrieval stage "
+      f"(left-out share {left_out:.2f} from this run); the original took about a day on 8 V100s.")
