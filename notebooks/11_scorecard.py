@@ -45,6 +45,7 @@ from IPython.display import display
 from videoclip import scorecard
 from videoclip.notebooks import execution_times
 from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT, RELEASED_CHECKPOINT_YOUCOOK2
+from videoclip.workspace import run_costs
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 50)
@@ -135,8 +136,10 @@ assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6]
 #
 # The wall time of each chapter's execution, as the runner recorded it in the executed notebook
 # (`videoclip_seconds`). A chapter reused by a later `make book` keeps the time of the run that
-# produced it; the worlds and pre-training runs are built inside the chapters that first need them
-# (01 and 03), so a cold build pays for them there. Not counted: installing, and rendering the HTML.
+# produced it. Worlds and pre-training runs are cached in `work_dir` and built by the first chapter
+# that needs them, so a chapter re-executed over cached runs shows only its own time; the second
+# table gives what the cached runs cost when they were trained (`videoclip.workspace.run_costs`,
+# from their logs). Not counted: installing, and rendering the HTML.
 
 # %%
 if executed_dir:
@@ -146,5 +149,14 @@ if executed_dir:
     display(times.set_index("chapter"))
     print(f"chapters 00–{times.chapter.iloc[-1][:2]}: {times.seconds.sum() / 60:.1f} min of execution "
           f"({', '.join(sorted(set(times.profile)))} profile); this chapter is not included.")
+    costs = pd.DataFrame(run_costs(work_dir))
+    if len(costs):
+        per_kind = costs.groupby("kind").agg(runs=("run", "count"), steps=("steps", "sum"),
+                                             train_s=("train_s", "sum"), retrieval_s=("retrieval_s", "sum"))
+        display((per_kind[["train_s", "retrieval_s"]] / 60).round(1)
+                .rename(columns={"train_s": "training min", "retrieval_s": "retrieval stage min"})
+                .join(per_kind[["runs", "steps"]]))
+        print(f"cached pre-training runs: {(costs.train_s.sum() + costs.retrieval_s.sum()) / 60:.1f} min "
+              f"of training and retrieval stages over {len(costs)} runs, paid when each was first trained.")
 else:
     print("executed_dir is empty (smoke profile): the build times are shown on the toy and paper profiles.")

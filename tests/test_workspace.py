@@ -69,3 +69,22 @@ def test_ensure_pretrained_trains_once_and_keeps_only_the_final_model(tmp_path):
     assert again == run and weights.stat().st_mtime_ns == trained  # reused, not retrained
     assert not (run / "checkpoints").exists()  # pruned once the run is done
     VideoCLIP.from_pretrained(run / "final")
+
+
+def test_run_costs_add_up_the_logged_steps_and_retrieval_stages(tmp_path):
+    import json
+
+    run = tmp_path / "runs" / "ablation-0123456789"
+    run.mkdir(parents=True)
+    start = {"type": "start", "world_size": 2,
+             "config": {"data": {"num_video_per_batch": 4, "clip_per_video": 2}}}
+    records = [start, {"type": "retrieval", "seconds": 3.0}, {"type": "step", "pairs_per_s": 8.0},
+               {"type": "step", "pairs_per_s": 4.0}, {"type": "retrieval", "seconds": 1.5}]
+    (run / "log.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    [cost] = workspace.run_costs(tmp_path)
+    # 16 pairs a step (4 videos x 2 clips x 2 processes): 2 s + 4 s of steps
+    assert cost == {"run": "ablation-0123456789", "kind": "ablation", "steps": 2, "train_s": 6.0,
+                    "retrieval_s": 4.5}
+    (run / "log.jsonl").write_text(json.dumps({"type": "step", "pairs_per_s": 1.0}) + "\n")
+    with pytest.raises(ValueError, match="no start record"):
+        workspace.run_costs(tmp_path)

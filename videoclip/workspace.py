@@ -130,3 +130,24 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
     if prune_when_done and (run_dir / "checkpoints").exists():
         shutil.rmtree(run_dir / "checkpoints")
     return run_dir
+
+
+def run_costs(work_dir: str | Path) -> list[dict[str, Any]]:
+    """The compute each cached pre-training run of ``work_dir/runs`` took when it was trained:
+    ``run``, ``kind`` (``pretrain`` or ``ablation``), ``steps``, ``train_s`` (its optimisation
+    steps) and ``retrieval_s`` (its retrieval stages), from the run's ``log.jsonl``; evaluation
+    is not counted. A cached run costs these once, in the build that first trained it."""
+    rows = []
+    for log_path in sorted(Path(work_dir).glob("runs/*/log.jsonl")):
+        records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        start = next((r for r in records if r.get("type") == "start"), None)
+        if start is None:
+            raise ValueError(f"{log_path} has no start record: not a pre-training log")
+        data = start["config"]["data"]
+        pairs_per_step = data["num_video_per_batch"] * data["clip_per_video"] * start["world_size"]
+        steps = [r for r in records if r.get("type") == "step"]
+        rows.append({"run": log_path.parent.name, "kind": log_path.parent.name.rsplit("-", 1)[0],
+                     "steps": len(steps),
+                     "train_s": sum(pairs_per_step / r["pairs_per_s"] for r in steps),
+                     "retrieval_s": sum(r["seconds"] for r in records if r.get("type") == "retrieval")})
+    return rows
