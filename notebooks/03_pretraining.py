@@ -53,7 +53,6 @@ paper_preset = "../params/pretrain/paper.yaml"  # the paper's settings, printed 
 smooth_steps = 5  # window of the rolling mean drawn over the loss curve
 
 # %%
-import json
 import math
 import sys
 from pathlib import Path
@@ -65,7 +64,7 @@ import seaborn as sns
 from IPython.display import display
 
 from videoclip import VideoCLIP, analysis
-from videoclip.train import PretrainConfig
+from videoclip.train import PretrainConfig, read_log
 from videoclip.workspace import ensure_pretrained, resolve_data_root
 
 sns.set_theme(style="whitegrid")
@@ -85,7 +84,7 @@ print(f"data root: {root} ({'simulated world' if simulated else 'real data root'
 
 # %%
 run_dir = ensure_pretrained(work_dir, data_root=root, preset=pretrain_preset)
-records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+records = read_log(run_dir)
 start = next(r for r in records if r["type"] == "start")
 steps = pd.DataFrame([r for r in records if r["type"] == "step"])
 retrieval = pd.DataFrame([r for r in records if r["type"] == "retrieval"])

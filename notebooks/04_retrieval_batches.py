@@ -63,7 +63,6 @@ seed = 0
 
 # %%
 import csv
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -75,7 +74,7 @@ from tqdm.auto import tqdm
 
 from videoclip import VideoCLIP, analysis, stats
 from videoclip.retrieval import cluster_groups, embed_videos, group_stats, random_groups
-from videoclip.train import read_task_labels
+from videoclip.train import read_log, read_task_labels
 from videoclip.workspace import ensure_pretrained, resolve_data_root
 
 sns.set_theme(style="whitegrid")
@@ -83,7 +82,7 @@ root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset
                          world_seed=world_seed, real_data=real_data_dir)
 simulated = analysis.has_world_truth(root)
 run_dir = ensure_pretrained(work_dir, data_root=root, preset=pretrain_preset)
-records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+records = read_log(run_dir)
 start = next(r for r in records if r["type"] == "start")
 cfg = {k: v for section in start["config"].values() for k, v in section.items()}
 print(f"data root: {root} ({'simulated world' if simulated else 'real data root'})")

@@ -62,11 +62,9 @@ from videoclip.evaluation import evaluate_videoqa
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 70)
 CHAPTER = "06_videoqa"
-chapter = report.setup_chapter(data_root=data_root, work_dir=work_dir, world_preset=world_preset,
-                               world_seed=world_seed, real_data_dir=real_data_dir,
-                               pretrain_preset=pretrain_preset, device=device, seed=seed)
-root, simulated, run_dir, device = chapter.root, chapter.simulated, chapter.run_dir, chapter.device
-model, untrained, chance, oracle = chapter.model, chapter.untrained, chapter.chance, chapter.oracle
+root, simulated, run_dir, device, model, untrained, chance, oracle = report.setup_chapter(
+    data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 
 # %% [markdown]
 # ## Accuracy (Table 3)

@@ -72,11 +72,9 @@ from videoclip.evaluation.segmentation import OUTSIDE
 
 sns.set_theme(style="whitegrid")
 CHAPTER = "07_action_segmentation"
-chapter = report.setup_chapter(data_root=data_root, work_dir=work_dir, world_preset=world_preset,
-                               world_seed=world_seed, real_data_dir=real_data_dir,
-                               pretrain_preset=pretrain_preset, device=device, seed=seed)
-root, simulated, run_dir, device = chapter.root, chapter.simulated, chapter.run_dir, chapter.device
-model, untrained, chance, oracle = chapter.model, chapter.untrained, chapter.chance, chapter.oracle
+root, simulated, run_dir, device, model, untrained, chance, oracle = report.setup_chapter(
+    data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 
 # %% [markdown]
 # ## Frame accuracy, γ and the all-background baseline (Table 4)

@@ -156,18 +156,13 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
     return record, groups
 
 
-def _read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "log.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: not a pre-training run directory")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def training_outcome(run_dir: str | Path, *, last: int = 5) -> dict[str, Any]:
     """Did the run learn? ``first_loss``, ``final_loss`` (mean of the ``last`` steps), the
     ``chance_loss`` of those steps (the loss of constant embeddings, logged by the trainer) and
     ``collapsed``: the final loss within :data:`COLLAPSE_NATS` of chance."""
-    steps = [r for r in _read_log(run_dir) if r.get("type") == "step"]
+    from videoclip.train import read_log
+
+    steps = [r for r in read_log(run_dir) if r.get("type") == "step"]
     if not steps or "chance_loss" not in steps[-1]:
         raise ValueError(f"{run_dir}/log.jsonl has no steps with a chance_loss: a run from an older "
                          "version of videoclip; delete the run directory to retrain it")
@@ -224,7 +219,9 @@ def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
     ``grouping``, ``first_32s`` and, when the data root has task labels, ``same_task_share`` of
     the epoch's groups and ``random_groups_same_task_share`` of random groups of the same videos
     (:func:`videoclip.retrieval.group_stats`)."""
-    return pd.DataFrame([r for r in _read_log(run_dir) if r.get("type") == "retrieval"])
+    from videoclip.train import read_log
+
+    return pd.DataFrame([r for r in read_log(run_dir) if r.get("type") == "retrieval"])
 
 
 def _check_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:

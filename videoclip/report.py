@@ -33,9 +33,8 @@ the model under other protocols (e.g. the original code's), keyed by protocol na
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -89,9 +88,9 @@ def paper_table(benchmark: str) -> str:
 MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
 
 
-@dataclass
-class Chapter:
-    """What every zero-shot chapter (05-08) starts from: the data, the book's model and references."""
+class Chapter(NamedTuple):
+    """What every zero-shot chapter (05-08) starts from: the data, the book's model and references
+    (a tuple, so a notebook unpacks it in one line)."""
 
     root: Path
     simulated: bool
@@ -137,15 +136,10 @@ def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):
     """
     import torch
 
-    from videoclip.model import VideoCLIP
-    from videoclip.train import PretrainConfig
+    from videoclip.train import PretrainConfig, build_model
 
-    cfg = PretrainConfig.from_yaml(pretrain_preset).model
     torch.manual_seed(seed)
-    model = VideoCLIP.from_backbone(cfg.backbone, num_video_layers=cfg.num_video_layers,
-                                    shared_towers=cfg.shared_towers, pooling=cfg.pooling,
-                                    num_text_layers=cfg.num_text_layers)
-    return model.eval()
+    return build_model(PretrainConfig.from_yaml(pretrain_preset).model).eval()
 
 
 def reference_levels(data_root: str | Path, *, seed: int = 0

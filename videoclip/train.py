@@ -875,6 +875,14 @@ class _Log:
         self.lines += 1
 
 
+def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` in order (``type``: start, step, retrieval, done)."""
+    path = Path(run_dir) / "log.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: not a pre-training run directory")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def build_model(cfg: ModelCfg) -> VideoCLIP:
     """The untrained model of a model config (both towers from its backbone, SPEC §1)."""
     model = VideoCLIP.from_backbone(

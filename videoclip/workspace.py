@@ -137,9 +137,11 @@ def run_costs(work_dir: str | Path) -> list[dict[str, Any]]:
     ``run``, ``kind`` (``pretrain`` or ``ablation``), ``steps``, ``train_s`` (its optimisation
     steps) and ``retrieval_s`` (its retrieval stages), from the run's ``log.jsonl``; evaluation
     is not counted. A cached run costs these once, in the build that first trained it."""
+    from videoclip.train import read_log
+
     rows = []
     for log_path in sorted(Path(work_dir).glob("runs/*/log.jsonl")):
-        records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        records = read_log(log_path.parent)
         start = next((r for r in records if r.get("type") == "start"), None)
         if start is None:
             raise ValueError(f"{log_path} has no start record: not a pre-training log")
