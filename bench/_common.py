@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from videoclip.provenance import write_results
+
 # Where results go: $OUT (the GPU machine's collected folder) when set, else bench/out (gitignored).
 OUT_DIR = Path(os.environ["OUT"]) if os.environ.get("OUT") else Path("bench/out")
 
@@ -162,3 +164,10 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str]]) -> st
         lines.append("  ".join(format(r[key], spec).rjust(w)
                                for (key, _, spec), w in zip(columns, widths)))
     return "\n".join(lines)
+
+
+def save(out: Path, result: dict[str, Any], args: Any, **extra_config: Any) -> None:
+    """Write ``result`` to ``out`` with provenance; the config is the command line (paths as text)."""
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    write_results(out, result, config=config | extra_config)
+    print(f"wrote {out}")

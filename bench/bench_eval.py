@@ -23,12 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import OUT_DIR, clock, device_info, interleaved, seconds, table
+from _common import OUT_DIR, clock, device_info, interleaved, save, seconds, table
 from bench_train import CONFIGS, FAST_BUCKETS
 
 from videoclip.data.features import write_features
 from videoclip.evaluation.retrieval import evaluate_retrieval
-from videoclip.provenance import write_results
 
 NUM_VIDEOS, NUM_CLIPS = 457, 3350  # YouCook2 validation (SPEC §7)
 WORDS = ["add", "cut", "chop", "the", "onion", "garlic", "salt", "pepper", "oil", "pan", "pot",
@@ -124,8 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        ("fast_s", "fast s", ".1f"), ("speedup", "x baseline", ".2f"),
                        ("note", "", "s")]))
     result = {"rows": rows, "device": info}
-    write_results(args.out, result, config=vars(args) | {"out": str(args.out)})
-    print(f"wrote {args.out}")
+    save(args.out, result, args)
     return result
 
 

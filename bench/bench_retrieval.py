@@ -32,12 +32,11 @@ from typing import Any
 import faiss
 import numpy as np
 import torch
-from _common import OUT_DIR, clock, device_info, interleaved, seconds, table
+from _common import OUT_DIR, clock, device_info, interleaved, save, seconds, table
 from bench_sampler import synthetic_world
 from bench_train import CONFIGS, FAST_BUCKETS
 
 from videoclip.data.features import open_feature_store
-from videoclip.provenance import write_results
 from videoclip.retrieval import FLAT_MAX_VIDEOS, build_retriever, cluster_groups, embed_videos
 
 GROUP_SIZE, NUM_NEIGHBOURS, NLIST, NPROBE, CLIPS = 32, 64, 512, 1, 16  # SPEC §5
@@ -213,9 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"embedding": embedding, "faiss": faiss_rows, "stage": stage_rows, "device": info,
               "faiss_threads": faiss.omp_get_max_threads(),
               "faiss_flat_max_videos": FLAT_MAX_VIDEOS}
-    write_results(args.out, result, config=vars(args) |
-                  {"out": str(args.out), "train_json": str(args.train_json)})
-    print(f"wrote {args.out}")
+    save(args.out, result, args)
     return result
 
 

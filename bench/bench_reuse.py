@@ -25,19 +25,14 @@ from pathlib import Path
 
 import torch
 import yaml
-from _common import OUT_DIR, device_info, table
+from _common import OUT_DIR, device_info, save, table
 
 from videoclip.data.simulate import simulate
 from videoclip.evaluation.retrieval import evaluate_retrieval
 from videoclip.model import VideoCLIP
-from videoclip.provenance import write_results
-from videoclip.train import pretrain
+from videoclip.train import pretrain, read_log
 
 SOURCES = ("embed", "reuse")
-
-
-def read_log(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
 
 
 def run(args: argparse.Namespace, data_dir: Path, work: Path) -> dict:
@@ -102,8 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     for source, values in result["per_source"].items():
         print(f"{source}: YouCook2 {values['youcook2']}")
     result["device"] = device_info(torch.device("cpu"))
-    write_results(args.out, result, config=vars(args) | {"out": str(args.out)})
-    print(f"wrote {args.out}")
+    save(args.out, result, args)
     return result
 
 

@@ -45,6 +45,7 @@ from _common import (
     clock,
     device_info,
     interleaved,
+    save,
     seconds,
     table,
     train_flops_per_pair,
@@ -57,7 +58,6 @@ from videoclip.data.features import open_feature_store
 from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
 from videoclip.loss import contrastive_loss
 from videoclip.model import ModelConfig, VideoCLIP
-from videoclip.provenance import write_results
 from videoclip.train import ModelCfg
 
 FAST_BUCKETS = ModelCfg().length_buckets  # the training default
@@ -225,8 +225,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        ("gflops_real", "GFLOP/s real", ".1f"), ("mfu_padded", "MFU 63/34", ".3f"),
                        ("speedup", "x baseline", ".2f")]))
     result = {"rows": rows, "device": info}
-    write_results(args.out, result, config=vars(args) | {"out": str(args.out)})
-    print(f"wrote {args.out}")
+    save(args.out, result, args)
     return result
 
 

@@ -22,9 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _common import OUT_DIR, table, train_flops_per_pair
-
-from videoclip.provenance import write_results
+from _common import OUT_DIR, save, table, train_flops_per_pair
 
 NUM_VIDEOS, NUM_EPOCHS, CLIPS, GROUP = 1_100_000, 25, 16, 32  # the brief / SPEC §4, §6
 PAPER_DIMS = {"hidden": 768, "intermediate": 3072, "num_text_layers": 12, "num_video_layers": 6}
@@ -108,10 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                        ("with_embed_h", "+embed pass h", ".1f"),
                        ("with_reuse_h", "+reuse h", ".1f")]))
     result = {"rows": rows, "tokens": tokens, "projection": True}
-    write_results(args.out, result, config=vars(args) | {
-        "out": str(args.out), "train_json": str(args.train_json),
-        "retrieval_json": str(args.retrieval_json)})
-    print(f"wrote {args.out}")
+    save(args.out, result, args)
     return result
 
 
