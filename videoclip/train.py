@@ -69,6 +69,7 @@ from transformers import get_polynomial_decay_schedule_with_warmup
 from videoclip.checkpoint import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from videoclip.data.captions import build_token_cache, reconcile
 from videoclip.data.features import open_feature_store
+from videoclip.data.idlist import read_id_list
 from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
 from videoclip.loss import contrastive_loss, mil_nce_loss
 from videoclip.model import VideoCLIP
@@ -466,14 +467,6 @@ def _path(data_dir: str, relative: str) -> Path:
     return path if path.is_absolute() else Path(data_dir).expanduser() / path
 
 
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: the training video list (one id per line); set train_list"
-        )
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-
-
 def read_task_labels(path: str | Path) -> dict[str, str]:
     """``video_id -> task_id`` from a ``HowTo100M_v1.csv`` (``video_id,...,task_id`` header)."""
     path = Path(path)
@@ -508,7 +501,8 @@ def _load_data(cfg: DataCfg, tokenizer: Any, ddp: _Dist) -> _Data:
     ddp.barrier()
     if not ddp.main:
         token_cache = build_token_cache(captions, tokenizer, cache_dir=cache_dir)
-    listed = _read_lines(_path(cfg.data_dir, cfg.train_list))
+    listed = read_id_list(_path(cfg.data_dir, cfg.train_list), what="the training video list",
+                          key="train_list")
     matched = reconcile(token_cache, store, min_seconds=ClipSampler().min_video_len)
     usable = set(matched["usable_ids"])
     video_ids = [v for v in listed if v in usable]
