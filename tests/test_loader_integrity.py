@@ -49,7 +49,7 @@ def test_youcook2_csv_duplicate_row_is_refused_but_same_clip_other_text_is_kept(
 
 def test_youcook2_json_duplicate_video_key_is_refused(tmp_path):
     rec = {"subset": "validation", "annotations": [{"segment": [1, 4], "id": 0, "sentence": "cut"}]}
-    text = '{"database": {"v1": %s, "v1": %s}}' % (json.dumps(rec), json.dumps(rec))
+    text = f'{{"database": {{"v1": {json.dumps(rec)}, "v1": {json.dumps(rec)}}}}}'
     _write(tmp_path / "youcook2/youcookii_annotations_trainval.json", text)
     with pytest.raises(AnnotationError, match=r"trainval.json: duplicate key 'v1'"):
         load_youcook2_val(tmp_path, clip_list="annotations")
@@ -93,8 +93,8 @@ def test_crosstask_duplicate_video_row_is_refused(tmp_path):
 def test_coin_duplicate_video_key_is_refused(tmp_path):
     video = {"recipe_type": 1, "class": "C", "subset": "testing", "duration": 20.0,
              "annotation": [{"id": "3", "segment": [1.0, 4.0], "label": "cut"}]}
-    path = _write(tmp_path / "COIN.json",
-                  '{"database": {"a": %s, "a": %s}}' % (json.dumps(video), json.dumps(video)))
+    record = json.dumps(video)
+    path = _write(tmp_path / "COIN.json", f'{{"database": {{"a": {record}, "a": {record}}}}}')
     with pytest.raises(AnnotationError, match="duplicate key 'a'"):
         load_coin(path)
 

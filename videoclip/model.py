@@ -314,6 +314,12 @@ class VideoCLIP(nn.Module):
                 f"{bert_config.hidden_size}-d; pass the backbone the checkpoint was trained "
                 f"from (bert-base-uncased for the release)"
             )
+        if weights.num_text_layers != bert_config.num_hidden_layers:  # SPEC §1: all of them
+            raise CheckpointError(
+                f"{path}: {weights.num_text_layers} text layers but backbone {backbone!r} has "
+                f"{bert_config.num_hidden_layers}; the text tower keeps every backbone layer, "
+                f"so the file lacks layers: use an intact checkpoint"
+            )
         tokenizer = load_tokenizer(backbone)
         config = ModelConfig(
             bert=bert_config.to_dict(),
