@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from videoclip._yaml import load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -92,7 +92,7 @@ def load_preset(path: Path, profile: str) -> dict[str, Any]:
         if profile == "smoke":
             return {}
         raise FileNotFoundError(f"no preset {preset}: write one (it may be empty: `{{}}`)")
-    values = yaml.safe_load(preset.read_text()) or {}
+    values = load_yaml(preset.read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict):
         raise TypeError(f"{preset}: expected a mapping of parameter names to values")
     return values
@@ -220,7 +220,7 @@ def _parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key, yaml.safe_load(value)
+    return key, load_yaml(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,11 +61,11 @@ import numpy as np
 import safetensors.torch
 import torch
 import torch.distributed as dist
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_polynomial_decay_schedule_with_warmup
 
+from videoclip._yaml import load_yaml
 from videoclip.checkpoint import atomic_torch_save, atomic_write_bytes, atomic_write_text
 from videoclip.data.captions import build_token_cache, reconcile
 from videoclip.data.features import open_feature_store
@@ -258,6 +258,7 @@ class PretrainConfig:
             if value < 1:
                 raise ConfigError(f"{key}={value} must be >= 1")
         for key in (
+            "seed",
             "length_buckets",
             "max_videos",
             "warmup_steps",
@@ -341,7 +342,7 @@ class PretrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"preset {path} not found")
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text(encoding="utf-8")) or {}
         if not isinstance(values, dict):
             raise ConfigError(
                 f"{path}: a preset must be a mapping of parameters, got {type(values).__name__}"
@@ -1161,7 +1162,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
                 raise ConfigError(f"{item} needs a value")
             key, text = item[2:], items[i + 1]
             i += 2
-        overrides[key.replace("-", "_")] = yaml.safe_load(text)
+        overrides[key.replace("-", "_")] = load_yaml(text)
     return overrides
 
 
