@@ -21,3 +21,15 @@ def real_data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"VIDEOCLIP_DATA_DIR={value} is not a directory")
     return path
+
+
+@pytest.fixture()
+def backbone_dir(tmp_path: Path) -> Path:
+    """A local 'bert-base-uncased' stand-in: the tiny config and tokenizer files."""
+    from test_model import TINY_BERT, make_tokenizer  # heavy (torch): only where requested
+    from transformers import BertConfig
+
+    directory = tmp_path / "backbone"
+    BertConfig(**TINY_BERT).save_pretrained(directory)
+    make_tokenizer(directory).save_pretrained(directory)
+    return directory

@@ -86,15 +86,6 @@ def write_checkpoint(path: Path, model_state: dict[str, torch.Tensor]) -> Path:
     return path
 
 
-@pytest.fixture()
-def backbone_dir(tmp_path: Path) -> Path:
-    """A local 'bert-base-uncased' stand-in: the tiny config and tokenizer files."""
-    directory = tmp_path / "backbone"
-    BertConfig(**TINY_BERT).save_pretrained(directory)
-    make_tokenizer(directory).save_pretrained(directory)
-    return directory
-
-
 def test_converter_puts_every_tensor_in_place(tmp_path: Path, backbone_dir: Path) -> None:
     released = released_state_dict()
     path = write_checkpoint(tmp_path / "checkpoint_best.pt", released)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from test_checkpoint import backbone_dir as _backbone_dir_fixture  # noqa: F401
 from test_checkpoint import released_state_dict, write_checkpoint
 from test_evaluators import CodedStore, PaddingProbe
 from test_model import make_model
