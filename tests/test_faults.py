@@ -120,3 +120,217 @@ def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path: Path, mon
         atomic_torch_save({"step": 2}, target)
     assert torch.load(target, weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
+
+
+# ----------------------------------------------------------------------------- training runs
+# The tiny run of tests/test_train.py: 14 steps an epoch, 2 epochs, a checkpoint every 4 steps
+# and at each epoch end (steps 4 8 12 14 16 20 24 28), two kept.
+
+KILL_POINTS = """
+import json, os, signal, sys
+import torch
+from pathlib import Path
+from videoclip import train
+
+point, values = sys.argv[1], json.loads(sys.argv[2])
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+if point == "after_step_6":
+    write = train._Log.write
+    def logged(self, record):
+        write(self, record)
+        if record.get("global_step") == 6 and record["type"] == "step":
+            die()
+    train._Log.write = logged
+elif point == "mid_checkpoint_8":  # half of trainer_state.pt of step 8 is on disk
+    save = torch.save
+    def half_save(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("position", {}).get("global_step") == 8:
+            save(obj, f, *args, **kwargs)
+            Path(f).write_bytes(Path(f).read_bytes()[: Path(f).stat().st_size // 2])
+            die()
+        return save(obj, f, *args, **kwargs)
+    torch.save = half_save
+elif point == "before_pointer_12":  # step-12 renamed into place, `latest` still says step-8
+    write_text = train.atomic_write_text
+    def pointer(path, text):
+        if text == "step-00000012":
+            die()
+        return write_text(path, text)
+    train.atomic_write_text = pointer
+elif point == "mid_final":  # half of final/model.safetensors is on disk
+    write_bytes = Path.write_bytes
+    def half_write(self, data):
+        if self.parent.name == "final" and ".model.safetensors" in self.name:
+            write_bytes(self, data[: len(data) // 2])
+            die()
+        return write_bytes(self, data)
+    Path.write_bytes = half_write
+train.pretrain(values)
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    """The smoke world and a tiny random BERT over its caption words."""
+    from test_train import write_tiny_backbone
+
+    from videoclip.data.simulate import simulate
+
+    world = simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
+    backbone = write_tiny_backbone(tmp_path_factory.mktemp("bb") / "tiny-bert",
+                                   world / "howto100m" / "caption.json")
+    return world, backbone
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, tmp_path_factory) -> Path:
+    """An uninterrupted run: what every interrupted one must end equal to."""
+    from test_train import tiny_config
+
+    from videoclip.train import pretrain
+
+    return pretrain(tiny_config(*tiny, tmp_path_factory.mktemp("ref") / "run"))
+
+
+def _config(tiny, run_dir: Path, **overrides) -> dict:
+    from test_train import tiny_config
+
+    return tiny_config(*tiny, run_dir, **overrides)
+
+
+def _steps(run_dir: Path) -> list[tuple[int, float]]:
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    return [(r["global_step"], r["loss"]) for r in records if r["type"] == "step"]
+
+
+def _assert_same_run(run_dir: Path, reference: Path) -> None:
+    import safetensors.torch
+
+    expected = safetensors.torch.load_file(reference / "final" / "model.safetensors")
+    got = safetensors.torch.load_file(run_dir / "final" / "model.safetensors")
+    assert expected.keys() == got.keys()
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+    assert _steps(run_dir) == _steps(reference)
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_sigkill_at_four_points_then_resume_equals_the_uninterrupted_run(tiny, reference,
+                                                                          tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    values = _config(tiny, run_dir)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "OMP_NUM_THREADS": "1"}
+    left = {  # what each kill leaves: the pointer, and a file that proves where it struck
+        "after_step_6": ("step-00000004", "checkpoints/step-00000004/trainer_state.pt"),
+        "mid_checkpoint_8": ("step-00000004", "checkpoints/.step-00000008.*.tmp"),
+        "before_pointer_12": ("step-00000008", "checkpoints/step-00000012/trainer_state.pt"),
+        "mid_final": ("step-00000028", "final/.model.safetensors.*.tmp"),
+    }
+    for point, (latest, evidence) in left.items():
+        before = _files(run_dir / "checkpoints") if run_dir.exists() else {}
+        proc = subprocess.run([sys.executable, "-c", KILL_POINTS, point, json.dumps(values)],
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == -signal.SIGKILL, (point, proc.stderr[-2000:])
+        assert (run_dir / "checkpoints" / "latest").read_text() == latest, point
+        assert list(run_dir.glob(evidence)), (point, evidence)
+        # nothing written before is lost: each earlier checkpoint file is intact, unless the
+        # run's own keep_checkpoints pruned it
+        after = _files(run_dir / "checkpoints")
+        assert all(after[k] == v for k, v in before.items() if k in after and "latest" not in k)
+        values = {**values, "resume": True}
+    from videoclip.train import pretrain
+
+    pretrain(values)
+    _assert_same_run(run_dir, reference)
+    assert not list(run_dir.rglob(".*.tmp"))  # the killed writes' temporaries are gone
+
+
+def test_resume_without_the_latest_pointer_keeps_every_checkpoint(tiny, reference, tmp_path):
+    from videoclip.train import pretrain
+
+    run_dir = pretrain(_config(tiny, tmp_path / "run", stop_after_steps=10))
+    (run_dir / "checkpoints" / "latest").unlink()  # e.g. a copy without the small pointer file
+    saved = _files(run_dir / "checkpoints")
+    assert sorted({k.split("/")[0] for k in saved}) == ["step-00000004", "step-00000008"]
+    pretrain(_config(tiny, run_dir, stop_after_steps=11, resume=True))
+    assert {k: v for k, v in _files(run_dir / "checkpoints").items() if k in saved} == saved
+    records = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [r["from"] for r in records if r["type"] == "resume"] == ["step-00000008"]
+    assert _steps(run_dir) == _steps(reference)[:11]
+
+
+def test_resume_of_a_finished_run_without_checkpoints_is_refused(tiny, reference, tmp_path):
+    import shutil
+
+    from videoclip.train import pretrain
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(reference, run_dir)
+    shutil.rmtree(run_dir / "checkpoints")  # the book prunes a finished run's checkpoints
+    before = _files(run_dir)
+    with pytest.raises(FileExistsError, match=r"holds a finished run \(final/\) and no checkpoint"):
+        pretrain(_config(tiny, run_dir, resume=True))
+    assert _files(run_dir) == before
+
+
+def test_failed_first_start_does_not_block_the_retry(tiny, reference, tmp_path):
+    from videoclip.data.features import FeatureError
+    from videoclip.train import pretrain
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(FeatureError, match="feature directory not found"):
+        pretrain(_config(tiny, run_dir, data_dir=str(tmp_path / "nowhere")))
+    pretrain(_config(tiny, run_dir, stop_after_steps=2))  # the same command, fixed: it runs
+    assert _steps(run_dir) == _steps(reference)[:2]
+
+
+def test_fresh_start_refuses_a_directory_it_did_not_create(tiny, tmp_path):
+    from videoclip.train import pretrain
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(FileExistsError, match=r"mine already holds notes.txt; pass resume=True"):
+        pretrain(_config(tiny, mine))
+    assert _files(mine) == {"notes.txt": b"my notes"}
+    with pytest.raises(FileExistsError, match="notes.txt is a file; choose a directory"):
+        pretrain(_config(tiny, mine / "notes.txt"))
+
+
+@pytest.mark.parametrize("error", [OSError(28, os.strerror(28)), RuntimeError(
+    "[enforce fail at inline_container.cc:672] . unexpected pos 2781696 vs 2781588")])
+def test_full_disk_at_a_checkpoint_is_one_clear_error_and_keeps_the_last(tiny, tmp_path,
+                                                                       monkeypatch, error):
+    from videoclip import train
+
+    run_dir = train.pretrain(_config(tiny, tmp_path / "run", stop_after_steps=4))
+    saved = _files(run_dir / "checkpoints")
+    real_save = torch.save
+
+    def full(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        raise error
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match=r"cannot write checkpoint .*step-00000008 .*disk full"):
+        train.pretrain(_config(tiny, run_dir, resume=True))
+    assert _files(run_dir / "checkpoints") == saved  # no temporary left, step-4 intact
+
+
+def test_truncated_trainer_state_is_named_on_resume(tiny, tmp_path):
+    from videoclip.train import pretrain
+
+    run_dir = pretrain(_config(tiny, tmp_path / "run", stop_after_steps=4))
+    _truncate(run_dir / "checkpoints" / "step-00000004" / "trainer_state.pt", 0.5)
+    with pytest.raises(ValueError, match=r"step-00000004/trainer_state.pt: cannot read it .*"
+                                         r"point .*latest at an earlier step"):
+        pretrain(_config(tiny, run_dir, resume=True))

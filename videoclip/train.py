@@ -43,10 +43,12 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import errno
 import functools
 import json
 import math
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -710,9 +712,14 @@ def _checkpoint_dir(run_dir: Path) -> Path:
 
 
 def _latest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint ``latest`` names; without the pointer (a save killed before it moved, or
+    a copy that lost it), the newest complete ``step-*``: a step directory only appears, by
+    rename, once both of its files are written."""
     pointer = _checkpoint_dir(run_dir) / "latest"
     if not pointer.is_file():
-        return None
+        complete = sorted(p for p in _checkpoint_dir(run_dir).glob("step-*")
+                          if (p / "trainer_state.pt").is_file())
+        return complete[-1] if complete else None
     path = _checkpoint_dir(run_dir) / pointer.read_text().strip()
     if not (path / "trainer_state.pt").is_file():
         raise FileNotFoundError(
@@ -770,6 +777,16 @@ def _save_checkpoint(
             if final.exists():  # a resumed run redoing a step a killed run had saved
                 shutil.rmtree(final)
             os.replace(tmp, final)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as "unexpected pos"
+            shutil.rmtree(tmp, ignore_errors=True)
+            free_mb = shutil.disk_usage(ckpt_dir).free / 2**20
+            raise OSError(
+                getattr(exc, "errno", None) or errno.EIO,
+                f"cannot write checkpoint {ckpt_dir / name} ({type(exc).__name__}: "
+                f"{(str(exc).strip().splitlines() or [''])[0][:100]}; {free_mb:.0f} MiB free): is the disk "
+                f"full or read-only? The earlier checkpoints are intact: make room, then rerun "
+                f"with --resume",
+            ) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -793,7 +810,14 @@ def _config_differences(saved: Mapping[str, Any], current: PretrainConfig) -> li
 
 
 def _load_checkpoint(path: Path, cfg: PretrainConfig, ddp: _Dist) -> dict[str, Any]:
-    state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as exc:
+        raise ValueError(
+            f"{path / 'trainer_state.pt'}: cannot read it ({type(exc).__name__}); the checkpoint "
+            f"is truncated or corrupt: point {path.parent / 'latest'} at an earlier step-* "
+            f"directory, or start a new run_dir"
+        ) from exc
     if state.get("format") != CHECKPOINT_FORMAT or state.get("version") != CHECKPOINT_VERSION:
         raise ValueError(f"{path}: not a v{CHECKPOINT_VERSION} {CHECKPOINT_FORMAT}")
     differences = _config_differences(state["config"], cfg)
@@ -810,39 +834,58 @@ def _load_checkpoint(path: Path, cfg: PretrainConfig, ddp: _Dist) -> dict[str, A
     return state
 
 
-def _remove_orphans(ckpt_dir: Path, latest: Path | None) -> None:
-    """Delete what a killed save left behind: temporary directories, and checkpoints newer than
-    the one ``latest`` names (written, but the pointer never moved to them)."""
-    if not ckpt_dir.is_dir():
-        return
-    for path in ckpt_dir.iterdir():
-        unfinished = path.name.startswith(".step-") and path.name.endswith(".tmp")
-        newer = path.name.startswith("step-") and (latest is None or path.name > latest.name)
-        if path.is_dir() and (unfinished or newer):
-            shutil.rmtree(path)
+def _remove_unfinished_writes(run_dir: Path) -> None:
+    """Delete the temporaries a killed save left behind (``.step-*.tmp`` directories, dot-named
+    ``*.tmp`` files in ``final/``); never a finished checkpoint: resume deletes nothing else."""
+    for path in _checkpoint_dir(run_dir).glob(".step-*.tmp"):
+        shutil.rmtree(path)
+    for path in (run_dir / "final").glob(".*.tmp"):
+        path.unlink()
+
+
+def _is_failed_start(path: Path) -> bool:
+    """What a start that failed before its first log record leaves: an empty log or folder."""
+    if path.name == "log.jsonl" and path.is_file():
+        return not path.read_text().strip()
+    return path.name == "checkpoints" and path.is_dir() and not any(path.iterdir())
 
 
 def _prepare_run_dir(
     cfg: PretrainConfig, ddp: _Dist
 ) -> tuple[Path, Path | None, dict[str, Any] | None]:
-    """The run directory, and the checkpoint to resume from and its state (None = start fresh)."""
+    """The run directory, and the checkpoint to resume from and its state (None = start fresh).
+
+    A fresh start needs a missing or empty ``run_dir`` (or one a failed start left); a resume
+    needs something to resume: a finished run without checkpoints is refused, not retrained.
+    """
     run_dir = Path(cfg.run.run_dir).expanduser()
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"run_dir {run_dir} is a file; choose a directory for the run")
     log_path = run_dir / "log.jsonl"
     latest = _latest_checkpoint(run_dir)
-    if not cfg.run.resume and (latest is not None or log_path.exists()):
+    held = sorted(p.name for p in run_dir.iterdir() if not _is_failed_start(p)) if (
+        run_dir.is_dir()) else []
+    if not cfg.run.resume and held:
         raise FileExistsError(
-            f"{run_dir} already holds a run ({'checkpoints' if latest else 'log.jsonl'}); pass "
-            f"resume=True (--resume) to continue it, or choose another run_dir. Nothing was changed."
+            f"{run_dir} already holds {', '.join(held[:4])}; pass resume=True (--resume) to "
+            f"continue the run in it, or choose another run_dir. Nothing was changed."
+        )
+    if cfg.run.resume and latest is None and (run_dir / "final" / "config.json").is_file():
+        raise FileExistsError(
+            f"{run_dir} holds a finished run (final/) and no checkpoint to resume from; to "
+            f"train again choose another run_dir. Nothing was changed."
         )
     state = _load_checkpoint(latest, cfg, ddp) if latest is not None else None
     ddp.barrier()
     if ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _remove_orphans(_checkpoint_dir(run_dir), latest)
+        _remove_unfinished_writes(run_dir)
+        if latest is not None:
+            atomic_write_text(_checkpoint_dir(run_dir) / "latest", latest.name)
         # Drop the log lines written after the checkpoint: those steps will run again.
         keep = state["log_lines"] if state is not None else 0
-        lines = log_path.read_text().splitlines(keepends=True)[:keep] if log_path.exists() else []
-        atomic_write_text(log_path, "".join(lines))
+        if log_path.exists():
+            atomic_write_text(log_path, "".join(log_path.read_text().splitlines(True)[:keep]))
     ddp.barrier()
     return run_dir, latest, state
 
