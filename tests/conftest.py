@@ -23,6 +23,17 @@ def real_data_dir() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def smoke_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A procedural smoke world (no real files, seed 3), written once per session.
+
+    Read-only: a test that changes files of a world makes its own.
+    """
+    from videoclip.sim.world import simulate
+
+    return simulate(tmp_path_factory.mktemp("smoke_world") / "root", preset="smoke", seed=3)
+
+
 @pytest.fixture()
 def backbone_dir(tmp_path: Path) -> Path:
     """A local 'bert-base-uncased' stand-in: the tiny config and tokenizer files."""

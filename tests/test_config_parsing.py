@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from videoclip._yaml import load_yaml
-from videoclip.notebooks import _parse_override
-from videoclip.train import ConfigError, PretrainConfig, _parse_overrides
+from videoclip.book.runner import _parse_override
+from videoclip.cli import _parse_overrides
+from videoclip.train import ConfigError, PretrainConfig
 
 
 @pytest.mark.parametrize("text, value", [

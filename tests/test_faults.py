@@ -106,7 +106,7 @@ def test_truncated_caption_and_annotation_files_are_named(tmp_path: Path) -> Non
 
 def test_full_disk_during_an_atomic_write_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
     """ENOSPC in the middle of a write: the error names the file, the old contents survive."""
-    from videoclip.checkpoint import atomic_torch_save
+    from videoclip._io import atomic_torch_save
 
     target = atomic_torch_save({"step": 1}, tmp_path / "state.pt")
     real_save = torch.save
@@ -174,7 +174,7 @@ def tiny(tmp_path_factory) -> tuple[Path, Path]:
     """The smoke world and a tiny random BERT over its caption words."""
     from test_train import write_tiny_backbone
 
-    from videoclip.data.simulate import simulate
+    from videoclip.sim.world import simulate
 
     world = simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
     backbone = write_tiny_backbone(tmp_path_factory.mktemp("bb") / "tiny-bert",
