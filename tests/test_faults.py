@@ -334,3 +334,73 @@ def test_truncated_trainer_state_is_named_on_resume(tiny, tmp_path):
     with pytest.raises(ValueError, match=r"step-00000004/trainer_state.pt: cannot read it .*"
                                          r"point .*latest at an earlier step"):
         pretrain(_config(tiny, run_dir, resume=True))
+
+
+# ----------------------------------------------------------------------------- outputs
+# Never write over what a user made: a non-empty output the command did not create is refused
+# before any work, unless --overwrite; an unwritable --out is found before the evaluation.
+
+
+def _data_root(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    (root / "msrvtt").mkdir(parents=True)
+    (root / "msrvtt" / "MSRVTT_JSFUSION_test.csv").write_text("key,vid_key,video_id,sentence\n")
+    return root
+
+
+def test_simulate_refuses_a_data_root_and_a_file(tmp_path: Path, capsys) -> None:
+    from videoclip.cli import main
+
+    root = _data_root(tmp_path)
+    before = _files(root)
+    assert main(["simulate", "--out", str(root), "--preset", "smoke"]) == 1
+    assert "is not empty (msrvtt); nothing was written" in capsys.readouterr().err
+    assert _files(root) == before
+    assert main(["simulate", "--out", str(root / "msrvtt" / "MSRVTT_JSFUSION_test.csv")]) == 1
+    assert "is a file; name a directory" in capsys.readouterr().err
+    assert main(["simulate", "--out", str(tmp_path / "new"), "--real-data",
+                 str(tmp_path / "nowhere")]) == 1
+    assert not (tmp_path / "new").exists()  # a failed start leaves no empty root behind
+
+
+def test_convert_refuses_an_existing_model_before_reading_the_checkpoint(tmp_path, capsys):
+    from videoclip.cli import main
+
+    final = make_model(tmp_path / "tok").save_pretrained(tmp_path / "runs" / "final")
+    before = _files(final)
+    assert main(["convert", str(tmp_path / "none.pt"), str(final)]) == 1
+    assert "out_dir" in capsys.readouterr().err and _files(final) == before
+
+
+def test_evaluate_checks_out_before_the_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    from videoclip.cli import main
+
+    args = ["evaluate", "msrvtt", "--model", str(tmp_path / "none"), "--data-dir", str(tmp_path)]
+    (tmp_path / "outdir").mkdir()
+    assert main([*args, "--out", str(tmp_path / "outdir")]) == 1
+    assert "is a directory; name a file" in capsys.readouterr().err
+    (tmp_path / "old.json").write_text("{}")
+    assert main([*args, "--out", str(tmp_path / "old.json")]) == 1
+    assert "exists; nothing was run" in capsys.readouterr().err
+    assert (tmp_path / "old.json").read_text() == "{}"
+
+    def read_only(self, data):
+        raise OSError(30, os.strerror(30), str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    assert main([*args, "--out", str(tmp_path / "ro" / "r.json")]) == 1
+    assert "cannot be written (Read-only file system); nothing was run" in capsys.readouterr().err
+
+
+def test_pretrain_on_a_read_only_disk_is_one_line(tiny, tmp_path: Path, monkeypatch, capsys):
+    from videoclip.cli import main
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(30, os.strerror(30), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    world, backbone = tiny
+    assert main(["pretrain", "--data_dir", str(world), "--backbone", str(backbone),
+                 "--run_dir", str(tmp_path / "run")]) == 1
+    line = capsys.readouterr().err
+    assert line.startswith("error: [Errno 30] Read-only file system") and line.count("\n") == 1
