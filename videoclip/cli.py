@@ -24,7 +24,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Exceptions that mean "the command line or its configuration is wrong" (exit status 2). By name:
 # the classes live in modules too heavy to import before a command runs.
 USAGE_ERRORS = frozenset({"ArgumentTypeError", "ConfigError", "ParameterTypeError",
-                          "UnknownBenchmarkError", "UnknownParameterError"})
+                          "UnknownBenchmarkError", "UnknownNotebookError", "UnknownParameterError"})
 
 
 class Parser(argparse.ArgumentParser):
@@ -114,6 +114,8 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["--lr", "1e-4", "--grouping=random"]`` → ``{"lr": 1e-4, "grouping": "random"}`` (YAML values)."""
+    import yaml
+
     from videoclip._yaml import load_yaml
     from videoclip.train import ConfigError
 
@@ -131,7 +133,11 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
                 raise ConfigError(f"{item} needs a value")
             key, text = item[2:], items[i + 1]
             i += 2
-        overrides[key.replace("-", "_")] = load_yaml(text)
+        try:
+            overrides[key.replace("-", "_")] = load_yaml(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or "not YAML"
+            raise ConfigError(f"--{key} {text!r}: the value is not a YAML literal ({problem})") from None
     return overrides
 
 
