@@ -404,3 +404,13 @@ def test_pretrain_on_a_read_only_disk_is_one_line(tiny, tmp_path: Path, monkeypa
                  "--run_dir", str(tmp_path / "run")]) == 1
     line = capsys.readouterr().err
     assert line.startswith("error: [Errno 30] Read-only file system") and line.count("\n") == 1
+
+
+def test_resume_may_change_where_checkpoints_fall(tiny, reference, tmp_path):
+    from videoclip.train import pretrain
+
+    run_dir = pretrain(_config(tiny, tmp_path / "run", stop_after_steps=4))
+    pretrain(_config(tiny, run_dir, stop_after_steps=7, resume=True, checkpoint_every=3,
+                     keep_checkpoints=3))
+    assert (run_dir / "checkpoints" / "latest").read_text() == "step-00000006"
+    assert _steps(run_dir) == _steps(reference)[:7]

@@ -89,8 +89,10 @@ __all__ = [
 CHECKPOINT_FORMAT = "videoclip-pretrain-checkpoint"
 CHECKPOINT_VERSION = 1
 # Keys that may change between a run and its resumption (they do not change what is computed).
+# Where checkpoints fall and how many are kept changes no step's arithmetic.
 RESUMABLE_KEYS = frozenset(
-    {"resume", "stop_after_steps", "progress", "run_dir", "device", "prefetch"}
+    {"resume", "stop_after_steps", "progress", "run_dir", "device", "prefetch",
+     "checkpoint_every", "keep_checkpoints"}
 )
 # What a checkpoint written before these keys existed ran with (issue 9's fast path).
 _LEGACY_VALUES = {
