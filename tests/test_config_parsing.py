@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from videoclip._yaml import load_yaml
 from videoclip.book.runner import _parse_override
 from videoclip.cli import _parse_overrides
-from videoclip.train import ConfigError, PretrainConfig
+from videoclip.train import ConfigError, PretrainConfig, _setup_distributed
 
 
 @pytest.mark.parametrize("text, value", [
@@ -36,3 +37,11 @@ def test_notebook_override_reads_exponent_floats():
 def test_negative_seed_is_refused_by_name():
     with pytest.raises(ConfigError, match="seed=-1 must be >= 0"):
         PretrainConfig.from_dict({"seed": -1})
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda"])
+def test_an_unusable_device_is_refused_by_name(device):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ConfigError, match=f"device='{device}'"):
+        _setup_distributed(device)
