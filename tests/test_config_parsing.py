@@ -8,7 +8,8 @@ import torch
 from videoclip._yaml import load_yaml
 from videoclip.book.runner import _parse_override
 from videoclip.cli import _parse_overrides
-from videoclip.train import ConfigError, PretrainConfig, _setup_distributed
+from videoclip.train import ConfigError, PretrainConfig
+from videoclip.train.distributed import setup_distributed
 
 
 @pytest.mark.parametrize("text, value", [
@@ -44,4 +45,4 @@ def test_an_unusable_device_is_refused_by_name(device):
     if device == "cuda" and torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     with pytest.raises(ConfigError, match=f"device='{device}'"):
-        _setup_distributed(device)
+        setup_distributed(device)

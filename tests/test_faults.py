@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import make_model, tiny_config
 from test_checkpoint import released_state_dict, write_checkpoint
-from test_model import make_model
 
 from videoclip.checkpoint import CheckpointError
 from videoclip.data.benchmarks import AnnotationError, load_didemo
@@ -130,17 +130,17 @@ KILL_POINTS = """
 import json, os, signal, sys
 import torch
 from pathlib import Path
-from videoclip import train
+from videoclip.train import checkpointing, log, pretrain
 
 point, values = sys.argv[1], json.loads(sys.argv[2])
 die = lambda: os.kill(os.getpid(), signal.SIGKILL)
 if point == "after_step_6":
-    write = train._Log.write
+    write = log.LogWriter.write
     def logged(self, record):
         write(self, record)
         if record.get("global_step") == 6 and record["type"] == "step":
             die()
-    train._Log.write = logged
+    log.LogWriter.write = logged
 elif point == "mid_checkpoint_8":  # half of trainer_state.pt of step 8 is on disk
     save = torch.save
     def half_save(obj, f, *args, **kwargs):
@@ -151,12 +151,12 @@ elif point == "mid_checkpoint_8":  # half of trainer_state.pt of step 8 is on di
         return save(obj, f, *args, **kwargs)
     torch.save = half_save
 elif point == "before_pointer_12":  # step-12 renamed into place, `latest` still says step-8
-    write_text = train.atomic_write_text
+    write_text = checkpointing.atomic_write_text
     def pointer(path, text):
         if text == "step-00000012":
             die()
         return write_text(path, text)
-    train.atomic_write_text = pointer
+    checkpointing.atomic_write_text = pointer
 elif point == "mid_final":  # half of final/model.safetensors is on disk
     write_bytes = Path.write_bytes
     def half_write(self, data):
@@ -165,36 +165,25 @@ elif point == "mid_final":  # half of final/model.safetensors is on disk
             die()
         return write_bytes(self, data)
     Path.write_bytes = half_write
-train.pretrain(values)
+pretrain(values)
 """
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
+def tiny(smoke_world: Path, tiny_backbone: Path) -> tuple[Path, Path]:
     """The smoke world and a tiny random BERT over its caption words."""
-    from test_train import write_tiny_backbone
-
-    from videoclip.sim.world import simulate
-
-    world = simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
-    backbone = write_tiny_backbone(tmp_path_factory.mktemp("bb") / "tiny-bert",
-                                   world / "howto100m" / "caption.json")
-    return world, backbone
+    return smoke_world, tiny_backbone
 
 
 @pytest.fixture(scope="module")
 def reference(tiny, tmp_path_factory) -> Path:
     """An uninterrupted run: what every interrupted one must end equal to."""
-    from test_train import tiny_config
-
     from videoclip.train import pretrain
 
     return pretrain(tiny_config(*tiny, tmp_path_factory.mktemp("ref") / "run"))
 
 
 def _config(tiny, run_dir: Path, **overrides) -> dict:
-    from test_train import tiny_config
-
     return tiny_config(*tiny, run_dir, **overrides)
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
+from helpers import make_model
 from test_checkpoint import released_state_dict, write_checkpoint
 from test_evaluators import CodedStore, PaddingProbe
-from test_model import make_model
 
 from videoclip.checkpoint import CheckpointError, check_state_dict
 from videoclip.evaluation import evaluate_didemo

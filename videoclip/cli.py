@@ -23,8 +23,16 @@ from typing import Any, NoReturn
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Exceptions that mean "the command line or its configuration is wrong" (exit status 2). By name:
 # the classes live in modules too heavy to import before a command runs.
-USAGE_ERRORS = frozenset({"ArgumentTypeError", "ConfigError", "ParameterTypeError",
-                          "UnknownBenchmarkError", "UnknownNotebookError", "UnknownParameterError"})
+USAGE_ERRORS = frozenset(
+    {
+        "ArgumentTypeError",
+        "ConfigError",
+        "ParameterTypeError",
+        "UnknownBenchmarkError",
+        "UnknownNotebookError",
+        "UnknownParameterError",
+    }
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,8 +46,12 @@ class Parser(argparse.ArgumentParser):
 def _raised_by_package(err: BaseException) -> bool:
     """Raised on purpose: a class of the package, an OSError, or raised by the package's code."""
     frames = traceback.extract_tb(err.__traceback__)
-    return (type(err).__module__.startswith("videoclip") or isinstance(err, OSError)
-            or bool(frames) and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE_DIR))
+    return (
+        type(err).__module__.startswith("videoclip")
+        or isinstance(err, OSError)
+        or bool(frames)
+        and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE_DIR)
+    )
 
 
 def error_line(err: BaseException) -> str:
@@ -64,6 +76,7 @@ def run_guarded(command: Callable[[], int | None], *, debug: bool = False) -> in
         print(error_line(err), file=sys.stderr)
         return 2 if type(err).__name__ in USAGE_ERRORS else 1
 
+
 # ---------------------------------------------------------------------------------- simulate
 
 _OVERWRITE_HELP = "write into an existing, non-empty output (files of the same name are replaced)"
@@ -72,8 +85,11 @@ _OVERWRITE_HELP = "write into an existing, non-empty output (files of the same n
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     from videoclip.sim.config import PRESETS
 
-    p = sub.add_parser("simulate", help="write a simulated data root (features + captions + all benchmarks)",
-                       description="Write a simulated data root in the benchmarks' official formats.")
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated data root (features + captions + all benchmarks)",
+        description="Write a simulated data root in the benchmarks' official formats.",
+    )
     p.add_argument("--out", required=True, help="data root to write")
     p.add_argument("--preset", default="toy", choices=sorted(PRESETS))
     p.add_argument("--seed", type=int, default=0)
@@ -87,8 +103,14 @@ def _simulate(args: argparse.Namespace) -> int:
     from videoclip.sim.world import simulate
 
     overrides = {} if args.num_videos is None else {"num_videos": args.num_videos}
-    path = simulate(args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data,
-                    overwrite=args.overwrite, **overrides)
+    path = simulate(
+        args.out,
+        preset=args.preset,
+        seed=args.seed,
+        real_data_dir=args.real_data,
+        overwrite=args.overwrite,
+        **overrides,
+    )
     sizes = json.loads((path / "world.json").read_text())["sizes"]
     print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     return 0
@@ -99,14 +121,16 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "pretrain", help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
+        "pretrain",
+        help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
         description="VideoCLIP pre-training. Any config field can be overridden: --key value or "
-                    "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.",
+        "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.",
         epilog="overrides: --KEY VALUE for any key of a preset (params/pretrain/*.yaml), e.g. "
-               "--data_dir ROOT --run_dir runs/x --num_epochs 2 --lr 1e-3 --seed 0 "
-               "--backbone minilm-l6; values are YAML (1e-3 is a float, [0.9, 0.98] a list); an "
-               "unknown key is an error that lists every known key. A fresh run needs a missing "
-               "or empty run_dir; --resume continues the run in it.")
+        "--data_dir ROOT --run_dir runs/x --num_epochs 2 --lr 1e-3 --seed 0 "
+        "--backbone minilm-l6; values are YAML (1e-3 is a float, [0.9, 0.98] a list); an "
+        "unknown key is an error that lists every known key. A fresh run needs a missing "
+        "or empty run_dir; --resume continues the run in it.",
+    )
     p.add_argument("--preset", help="YAML preset (flat parameters or sections)")
     p.add_argument("--resume", action="store_true", help="continue the run in run_dir")
     p.set_defaults(handler=_pretrain, takes_overrides=True)
@@ -124,7 +148,9 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     while i < len(items):
         item = items[i]
         if not item.startswith("--"):
-            raise ConfigError(f"unexpected argument {item!r}; overrides are --key value or --key=value")
+            raise ConfigError(
+                f"unexpected argument {item!r}; overrides are --key value or --key=value"
+            )
         if "=" in item:
             key, text = item[2:].split("=", 1)
             i += 1
@@ -137,7 +163,9 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
             overrides[key.replace("-", "_")] = load_yaml(text)
         except yaml.YAMLError as err:
             problem = getattr(err, "problem", None) or "not YAML"
-            raise ConfigError(f"--{key} {text!r}: the value is not a YAML literal ({problem})") from None
+            raise ConfigError(
+                f"--{key} {text!r}: the value is not a YAML literal ({problem})"
+            ) from None
     return overrides
 
 
@@ -147,8 +175,11 @@ def _pretrain(args: argparse.Namespace) -> int:
     overrides = _parse_overrides(args.overrides)
     if args.resume:
         overrides["resume"] = True
-    cfg = (PretrainConfig.from_yaml(args.preset, overrides) if args.preset
-           else PretrainConfig.from_dict(overrides, source="command line"))
+    cfg = (
+        PretrainConfig.from_yaml(args.preset, overrides)
+        if args.preset
+        else PretrainConfig.from_dict(overrides, source="command line")
+    )
     print(pretrain(cfg))
     return 0
 
@@ -158,17 +189,25 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="zero-shot evaluation of a model on one benchmark",
+        "evaluate",
+        help="zero-shot evaluation of a model on one benchmark",
         description="Zero-shot evaluation of a saved model (a save_pretrained directory, e.g. a run's "
-                    "final/) or of the released MMPT checkpoint on one benchmark of a data root "
-                    "(layout: book/paper_profile.md). Prints the results as JSON.")
-    p.add_argument("task", help="a benchmark: youcook2 | msrvtt | didemo | msrvtt-mc | coin | "
-                                "crosstask (the rows of videoclip/evaluation/registry.py)")
+        "final/) or of the released MMPT checkpoint on one benchmark of a data root "
+        "(layout: book/paper_profile.md). Prints the results as JSON.",
+    )
+    p.add_argument(
+        "task",
+        help="a benchmark: youcook2 | msrvtt | didemo | msrvtt-mc | coin | "
+        "crosstask (the rows of videoclip/evaluation/registry.py)",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="a save_pretrained directory")
     source.add_argument("--mmpt-checkpoint", type=Path, help="the released fairseq checkpoint")
-    p.add_argument("--backbone", default="bert-base-uncased",
-                   help="tokenizer/config source for --mmpt-checkpoint")
+    p.add_argument(
+        "--backbone",
+        default="bert-base-uncased",
+        help="tokenizer/config source for --mmpt-checkpoint",
+    )
     p.add_argument("--data-dir", type=Path, required=True, help="the data root")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", type=Path, default=None, help="write results with provenance here")
@@ -184,8 +223,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     evaluate = benchmark(args.task).evaluate
     if args.out is not None:  # before the work: a bad --out must not cost the whole evaluation
         check_output_file(args.out, overwrite=args.overwrite)
-    model = (VideoCLIP.from_pretrained(args.model) if args.model is not None
-             else VideoCLIP.from_mmpt_checkpoint(args.mmpt_checkpoint, backbone=args.backbone))
+    model = (
+        VideoCLIP.from_pretrained(args.model)
+        if args.model is not None
+        else VideoCLIP.from_mmpt_checkpoint(args.mmpt_checkpoint, backbone=args.backbone)
+    )
     results, _ = evaluate(model.eval(), args.data_dir, device=args.device, out_path=args.out)
     print(json.dumps(results, indent=2, default=str))
     return 0
@@ -196,14 +238,22 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "convert", help="the released MMPT checkpoint → save_pretrained directory",
-        description="Convert the released MMPT checkpoint into a save_pretrained directory (design §2).")
+        "convert",
+        help="the released MMPT checkpoint → save_pretrained directory",
+        description="Convert the released MMPT checkpoint into a save_pretrained directory (design §2).",
+    )
     p.add_argument("checkpoint", type=Path, help="the released checkpoint_best.pt")
     p.add_argument("out_dir", type=Path, help="directory to write (safetensors + config.json)")
-    p.add_argument("--backbone", default="bert-base-uncased",
-                   help="tokenizer/config source: a hub name or a local bert-base-uncased directory")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow arbitrary pickled objects in the checkpoint (only for files you trust)")
+    p.add_argument(
+        "--backbone",
+        default="bert-base-uncased",
+        help="tokenizer/config source: a hub name or a local bert-base-uncased directory",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow arbitrary pickled objects in the checkpoint (only for files you trust)",
+    )
     p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     p.set_defaults(handler=_convert)
 
@@ -213,8 +263,9 @@ def _convert(args: argparse.Namespace) -> int:
     from videoclip.model import VideoCLIP
 
     check_output_dir(args.out_dir, overwrite=args.overwrite, option="out_dir")
-    model = VideoCLIP.from_mmpt_checkpoint(args.checkpoint, backbone=args.backbone,
-                                           trust_pickle=args.trust_pickle)
+    model = VideoCLIP.from_mmpt_checkpoint(
+        args.checkpoint, backbone=args.backbone, trust_pickle=args.trust_pickle
+    )
     model.save_pretrained(args.out_dir)
     print(f"wrote {args.out_dir}")
     return 0
@@ -227,8 +278,11 @@ SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_evaluate, _add_convert)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="videoclip", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error (accepted anywhere on the line)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (accepted anywhere on the line)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
