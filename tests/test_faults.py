@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import make_model, tiny_config
-from test_checkpoint import released_state_dict, write_checkpoint
+from helpers import make_model, released_state_dict, tiny_config, write_checkpoint
 
 from videoclip.checkpoint import CheckpointError
 from videoclip.data.benchmarks import AnnotationError, load_didemo

@@ -7,19 +7,15 @@ as a shallower model.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from helpers import make_model
-from test_checkpoint import released_state_dict, write_checkpoint
-from test_evaluators import CodedStore, PaddingProbe
+from helpers import make_model, released_state_dict, write_checkpoint
 
 from videoclip.checkpoint import CheckpointError, check_state_dict
-from videoclip.evaluation import evaluate_didemo
 from videoclip.evaluation.segmentation import label_with_outside
 from videoclip.model import VideoCLIP
 
@@ -81,20 +77,6 @@ def test_check_state_dict_accepts_the_model_itself(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- evaluators
-
-
-def test_didemo_refuses_nan_scores(tmp_path: Path) -> None:
-    class NanProbe(PaddingProbe):
-        def video_token_states(self, video, vmask, *, mask_cls):
-            return torch.full((*vmask.shape, 1), float("nan"))
-
-    (tmp_path / "didemo").mkdir()
-    query = {"annotation_id": 0, "description": "a moment", "video": "short.mp4",
-             "times": [[0, 0]], "num_segments": 6}
-    (tmp_path / "didemo/test_data.json").write_text(json.dumps([query]))
-    with pytest.raises(ValueError, match="short: moment scores hold NaN or inf"):
-        evaluate_didemo(NanProbe(["a moment"]), tmp_path, features=CodedStore({"short": 12}),
-                        progress=False)
 
 
 def test_coin_labels_refuse_nan_logits() -> None:
