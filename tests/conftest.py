@@ -21,3 +21,11 @@ def real_data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"VIDEOCLIP_DATA_DIR={value} is not a directory")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
+    """``(s3d_howto100m.pth, s3d_dict.npy)`` with random weights in the release's key layout."""
+    from _video_helpers import random_s3d_files
+
+    return random_s3d_files(tmp_path_factory.mktemp("s3d"))

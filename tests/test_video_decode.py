@@ -23,7 +23,6 @@ from _video_helpers import write_audio_only, write_video
 
 from videoclip.video import VideoDecodeError, read_frames, scaled_size
 
-
 # a variable frame rate: 10..70 ms between frames
 VFR_PTS = np.cumsum(np.random.default_rng(0).integers(10, 70, size=30)).tolist()
 

@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _video_helpers import WORDS, random_s3d_files
+from _video_helpers import WORDS
 
 from videoclip.video import S3D
 from videoclip.video.s3d import S3DError
-
 
 
 def ref_bn_relu(x, sd, prefix):
@@ -96,11 +95,6 @@ def reference_text(texts, sd, words):
     emb = sd["text_module.word_embd.weight"][torch.tensor(rows)]
     hidden = torch.relu(F.linear(emb, sd["text_module.fc1.weight"], sd["text_module.fc1.bias"]))
     return F.linear(hidden.max(dim=1)[0], sd["text_module.fc2.weight"], sd["text_module.fc2.bias"])
-
-
-@pytest.fixture(scope="module")
-def s3d_files(tmp_path_factory):
-    return random_s3d_files(tmp_path_factory.mktemp("s3d"))
 
 
 @pytest.fixture(scope="module")
