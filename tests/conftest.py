@@ -24,6 +24,17 @@ def real_data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def smoke_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A procedural smoke world (no real files, seed 3), written once per session.
+
+    Read-only: a test that changes files of a world makes its own.
+    """
+    from videoclip.sim.world import simulate
+
+    return simulate(tmp_path_factory.mktemp("smoke_world") / "root", preset="smoke", seed=3)
+
+
+@pytest.fixture(scope="session")
 def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
     """``(s3d_howto100m.pth, s3d_dict.npy)`` with random weights in the release's key layout."""
     from _video_helpers import random_s3d_files
