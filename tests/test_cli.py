@@ -11,7 +11,7 @@ import torch
 
 from videoclip.cli import build_parser, main
 
-COMMANDS = ("simulate", "pretrain", "evaluate", "convert")
+COMMANDS = ("simulate", "pretrain", "evaluate", "convert", "extract", "index", "search")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

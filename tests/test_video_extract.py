@@ -21,7 +21,7 @@ from _video_helpers import write_audio_only, write_video
 
 from videoclip.data.features import NpyFeatureStore
 from videoclip.video import S3D, extract_features, extract_videos, read_frames
-from videoclip.video.commands import main
+from videoclip.cli import main
 from videoclip.video.extract import (
     ExtractError,
     list_videos,
@@ -136,7 +136,7 @@ def test_duplicate_video_ids_are_refused(tmp_path):
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen([sys.executable, "-m", "videoclip.video.commands", *args],
+    return subprocess.Popen([sys.executable, "-m", "videoclip", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             **kwargs)
 

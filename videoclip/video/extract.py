@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from videoclip._io import atomic_write_json, atomic_write_text
 from videoclip.data.features import write_features
 from videoclip.video.decode import FPS, SIZE, VideoDecodeError, iter_frames, read_frames
 from videoclip.video.s3d import S3D
@@ -161,7 +162,7 @@ def prepare_out_dir(out_dir: Path, *, weights_digest: str, overwrite: bool, size
                 f"{out_dir}: made by `videoclip extract` with other settings or S3D weights "
                 f"({marker.name}: {found}); use a new --out, or --overwrite to re-extract")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_text(marker, json.dumps(expected, indent=1) + "\n")
+    atomic_write_json(marker, expected, indent=1)
 
 
 def write_failures(out_dir: Path, report: ExtractReport, *, rank: int = 0, world_size: int = 1
@@ -176,14 +177,8 @@ def write_failures(out_dir: Path, report: ExtractReport, *, rank: int = 0, world
         path.unlink(missing_ok=True)
         return None
     lines = [f"{video}\t{' '.join(reason.split())}\n" for video, reason in report.failed.items()]
-    _write_text(path, "".join(lines))
+    atomic_write_text(path, "".join(lines))
     return path
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _decoded(videos: list[Path], workers: int, size: int

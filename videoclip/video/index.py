@@ -15,9 +15,6 @@ Layout of an index folder::
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -26,10 +23,19 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
+from videoclip._io import atomic_dir
 from videoclip.data.features import FeatureStore
-from videoclip.evaluation.common import STRIDE, WINDOW, sliding_windows
+from videoclip.evaluation.common import (
+    STRIDE,
+    WINDOW,
+    ZeroShotModel,
+    encode_clips,
+    resolve_device,
+    sliding_windows,
+)
 
-__all__ = ["Moment", "MomentIndex", "MomentIndexError", "check_out_dir", "format_moments"]
+__all__ = ["Moment", "MomentIndex", "MomentIndexError", "check_out_dir", "format_moments",
+           "mean_embedding", "tower_embedding"]
 
 KIND = "videoclip-moment-index"
 VERSION = 1
@@ -105,22 +111,13 @@ class MomentIndex:
         """Write the folder atomically (built beside it, renamed into place)."""
         directory = Path(directory)
         check_out_dir(directory, overwrite=overwrite)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-        try:
+        with atomic_dir(directory, replace=directory.exists()) as tmp:  # checked just above
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             (tmp / "moments.tsv").write_text(
                 "".join(f"{m.video}\t{m.start}\t{m.end}\n" for m in self.moments))
             meta = {"kind": KIND, "version": VERSION, "model": self.model, "dim": self.dim,
                     "num_moments": len(self), "window": WINDOW, "stride": STRIDE}
             (tmp / "index.json").write_text(json.dumps(meta, indent=1) + "\n")
-            os.chmod(tmp, 0o755)
-            if directory.exists():
-                shutil.rmtree(directory)  # --overwrite: the user asked for it
-            os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return directory
 
     @classmethod
@@ -143,6 +140,18 @@ class MomentIndex:
                                   f"video<TAB>start<TAB>end; {fix}")
             moments.append(Moment(parts[0], int(parts[1]), int(parts[2])))
         return cls(index, moments, model=meta["model"])
+
+
+def mean_embedding(clips: list[np.ndarray]) -> np.ndarray:
+    """MIL-NCE's clip vector ``(len(clips), 512)``: the mean of the per-second S3D vectors."""
+    return np.stack([clip.astype(np.float32).mean(axis=0) for clip in clips])
+
+
+def tower_embedding(model: ZeroShotModel) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """Clips → ``(len(clips), D)`` pooled embeddings of a model's video tower (on its device)."""
+    device = resolve_device(model, None)
+    return lambda clips: encode_clips(model, clips, batch_size=len(clips),
+                                      device=device).cpu().numpy()
 
 
 def check_out_dir(directory: Path, *, overwrite: bool) -> None:
