@@ -37,6 +37,6 @@ def smoke_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
     """``(s3d_howto100m.pth, s3d_dict.npy)`` with random weights in the release's key layout."""
-    from _video_helpers import random_s3d_files
+    from videoclip.sim.media import random_s3d_files
 
     return random_s3d_files(tmp_path_factory.mktemp("s3d"))

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _video_helpers import write_audio_only, write_video
 
+from videoclip.sim.media import write_audio_only, write_video
 from videoclip.video import VideoDecodeError, read_frames, scaled_size
 
 # a variable frame rate: 10..70 ms between frames
@@ -66,7 +66,7 @@ def torch_geometry_error(frames, path, shift):
     the centre crop moved ``shift`` pixels along the long side; ``None`` when off the image."""
     with av.open(str(path)) as container:
         images = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-    n, h, w, _ = images.shape
+    _n, h, w, _ = images.shape
     height, width = scaled_size(h, w)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False).clamp(0, 255)
@@ -78,11 +78,11 @@ def torch_geometry_error(frames, path, shift):
 
 
 @pytest.mark.parametrize("name,kwargs,expected_n", [
-    ("landscape", dict(width=80, height=48, num_frames=45, fps=30), 45),
-    ("portrait", dict(width=48, height=72, num_frames=30, fps=30), 30),
-    ("sixty_fps", dict(width=64, height=48, num_frames=40, fps=60), 20),
-    ("fifteen_fps", dict(width=64, height=48, num_frames=12, fps=15), 24),
-    ("short", dict(width=64, height=64, num_frames=7, fps=30), 7),
+    ("landscape", {"width": 80, "height": 48, "num_frames": 45, "fps": 30}, 45),
+    ("portrait", {"width": 48, "height": 72, "num_frames": 30, "fps": 30}, 30),
+    ("sixty_fps", {"width": 64, "height": 48, "num_frames": 40, "fps": 60}, 20),
+    ("fifteen_fps", {"width": 64, "height": 48, "num_frames": 12, "fps": 15}, 24),
+    ("short", {"width": 64, "height": 64, "num_frames": 7, "fps": 30}, 7),
 ])
 def test_frames_equal_naive_reference(tmp_path, name, kwargs, expected_n):
     path = tmp_path / f"{name}.mp4"
@@ -135,10 +135,10 @@ def test_video_with_audio_decodes_the_video(tmp_path):
 
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="no ffmpeg binary installed")
 @pytest.mark.parametrize("kwargs", [
-    dict(width=80, height=48, num_frames=50, fps=25),
-    dict(width=48, height=72, num_frames=20, fps=60),
-    dict(width=64, height=64, num_frames=7, fps=30),
-    dict(num_frames=30, pts=VFR_PTS, time_base=Fraction(1, 1000), fps=30),
+    {"width": 80, "height": 48, "num_frames": 50, "fps": 25},
+    {"width": 48, "height": 72, "num_frames": 20, "fps": 60},
+    {"width": 64, "height": 64, "num_frames": 7, "fps": 30},
+    {"num_frames": 30, "pts": VFR_PTS, "time_base": Fraction(1, 1000), "fps": 30},
 ])
 def test_frames_equal_ffmpeg_cli(tmp_path, kwargs):
     path = tmp_path / "cli.mkv"

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _video_helpers import write_audio_only, write_video
 
-from videoclip.data.features import NpyFeatureStore
-from videoclip.video import S3D, extract_features, extract_videos, read_frames
 from videoclip.cli import main
+from videoclip.data.features import NpyFeatureStore
+from videoclip.sim.media import write_audio_only, write_video
+from videoclip.video import S3D, extract_features, extract_videos, read_frames
 from videoclip.video.extract import (
     ExtractError,
     list_videos,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _video_helpers import WORDS
 
+from videoclip.sim.media import WORDS
 from videoclip.video import S3D
 from videoclip.video.s3d import S3DError
 

@@ -11,6 +11,7 @@ corrupt packets).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -48,7 +49,7 @@ def _graph(stream: av.video.stream.VideoStream, fps: int, size: int) -> av.filte
         graph.add("format", "rgb24"),
         graph.add("buffersink"),
     ]
-    for upstream, downstream in zip(chain, chain[1:]):
+    for upstream, downstream in itertools.pairwise(chain):
         upstream.link_to(downstream)
     graph.configure()
     return graph

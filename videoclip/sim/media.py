@@ -1,7 +1,9 @@
-"""Test helpers for videoclip.video: random MIL-NCE S3D files and PyAV-made videos.
+"""Raw media for the video pipeline's tests and demo: PyAV-made videos and an S3D with random weights.
 
-No real S3D weights exist here: the tests save an S3D with random weights (random BatchNorm
-statistics too) under the release's state-dict keys, and a small vocabulary file.
+No real S3D weights exist where this book is built: :func:`random_s3d_files` saves an S3D with
+random weights (random BatchNorm statistics too) under the release's state-dict keys, with a
+small vocabulary file. Features from it show the pipeline's mechanics and cost, nothing about
+what S3D sees. Videos are smooth moving gradients plus noise, written with PyAV.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import torch
 
 from videoclip.video.s3d import S3D
 
+__all__ = ["WORDS", "random_s3d_files", "write_audio_only", "write_video"]
+
+#: the random S3D's vocabulary
 WORDS = ["cut", "the", "tomato", "open", "door", "pour", "water", "into", "bowl", "it's"]
 
 
@@ -30,7 +35,7 @@ def random_s3d_files(directory: Path, *, seed: int = 0) -> tuple[Path, Path]:
     for key, shape in shapes.items():
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(0)
-        elif key.endswith("running_var") or key.endswith("bn1.weight") or key.endswith("bn2.weight"):
+        elif key.endswith(("running_var", "bn1.weight", "bn2.weight")):
             state[key] = 0.5 + torch.rand(shape, generator=g)
         elif len(shape) >= 2:  # conv / linear / embedding: fan-in scaled, activations stay O(1)
             fan_in = shape[1:].numel() if len(shape) > 2 or "word_embd" not in key else 1
@@ -77,11 +82,13 @@ def write_video(path: Path, *, width: int = 64, height: int = 48, num_frames: in
 
 
 def write_audio_only(path: Path, *, seconds: float = 1.0) -> None:
+    """A file with one AAC audio stream and no video."""
     with av.open(str(path), "w") as container:
         _write_tone(container, container.add_stream("aac", rate=16000), seconds=seconds)
 
 
-def _write_tone(container, stream, *, seconds: float) -> None:
+def _write_tone(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, *,
+                seconds: float) -> None:
     samples = int(16000 * seconds)
     tone = (0.1 * np.sin(np.arange(samples) / 5.0)).astype(np.float32)[None]
     for first in range(0, samples, 1024):
