@@ -55,6 +55,7 @@ def write_video(path: Path, *, width: int = 64, height: int = 48, num_frames: in
     ``pts`` (in ``time_base``) gives a variable frame rate; frames are smooth gradients plus
     noise so that scaling is tested on real content.
     """
+    path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]
     frames = []
