@@ -45,6 +45,8 @@ world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
 youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -66,6 +68,7 @@ CHAPTER = "05_text_video_retrieval"
 root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=device)
 
 # %% [markdown]
 # ## YouCook2 and MSR-VTT (Table 1)
@@ -76,12 +79,11 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.set
 # is better). Ties count against the model (a clip scoring as high as the match ranks before it).
 
 # %%
-ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)",
-        "chance": "chance", "oracle": "oracle (concept ceiling)"}
+ROWS = {**chapter.MODEL_ROWS, "chance": "chance", "oracle": "oracle (concept ceiling)"}
 retrieval, predictions = {}, {}
 for benchmark in ("youcook2", "msrvtt"):
     kwargs = {"clip_list": youcook2_clip_list} if benchmark == "youcook2" else {}
-    for name, scorer in (("model", model), ("untrained", untrained)):
+    for name, scorer in chapter.scorers(model, untrained, milnce):
         retrieval[benchmark, name], predictions[benchmark, name] = evaluate_retrieval(
             scorer, root, benchmark=benchmark, batch_size=batch_size, **kwargs)
 for benchmark in ("youcook2", "msrvtt"):
@@ -90,6 +92,7 @@ for benchmark in ("youcook2", "msrvtt"):
           f"(skipped: {result['skipped'] or 'none'}); protocol — {result['protocol']}")
     display(chapter.comparison_table(
         {ROWS["model"]: result, ROWS["untrained"]: retrieval[benchmark, "untrained"],
+         ROWS["milnce"]: retrieval.get((benchmark, "milnce")),
          ROWS["chance"]: chance[benchmark], ROWS["oracle"]: oracle and oracle[benchmark]},
         ["R@1", "R@5", "R@10", "MdR"], benchmark=benchmark).round(1))
 
@@ -141,7 +144,8 @@ for benchmark in ("youcook2", "msrvtt"):
 # %%
 didemo, didemo_predictions = {}, {}
 for name, scorer, protocol in (("model", model, "official"), ("model original", model, "original"),
-                               ("untrained", untrained, "official")):
+                               ("untrained", untrained, "official"),
+                               *([("milnce", milnce, "official")] if milnce else [])):
     didemo[name], didemo_predictions[name] = evaluate_didemo(scorer, root, protocol=protocol,
                                                              batch_size=batch_size)
 for name in ("model", "model original"):
@@ -151,7 +155,8 @@ for name in ("model", "model original"):
 didemo_table = chapter.comparison_table(
     {f"{ROWS['model']}, official": didemo["model"],
      f"{ROWS['model']}, original code's protocol": didemo["model original"],
-     f"{ROWS['untrained']}, official": didemo["untrained"], ROWS["chance"]: chance["didemo"],
+     f"{ROWS['untrained']}, official": didemo["untrained"],
+     f"{ROWS['milnce']}, official": didemo.get("milnce"), ROWS["chance"]: chance["didemo"],
      ROWS["oracle"]: oracle and oracle["didemo"]},
     ["rank@1", "rank@5", "mIoU"], benchmark="didemo")
 display(didemo_table.round(1))
