@@ -106,7 +106,7 @@ print(verdict["sentence"])
 # %%
 margins = {name: chapter.answer_margins(np.stack(qa_predictions[name]["scores"]),
                                        qa_predictions[name]["answer"].to_numpy())
-           for name in ("model", "untrained")}
+           for name in qa}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
 for ax, name in zip(axes, ("model", "untrained")):
     sns.histplot(margins[name], bins=30, ax=ax, color="tab:blue" if name == "model" else "tab:grey")

@@ -191,3 +191,36 @@ def test_a_killed_extract_resumes_without_redoing_finished_videos(s3d_files, tmp
     assert {p.name: p.stat().st_mtime_ns for p in features.glob("*.npy") if p.name in done} == done
     assert len(NpyFeatureStore(features)) == 8
     assert not list(features.glob(".*.tmp"))
+
+
+def test_each_torchrun_rank_takes_its_share(s3d_files, tmp_path, monkeypatch, capsys):
+    make_videos(tmp_path / "videos", good=3, bad=False)
+    args = ["extract", str(tmp_path / "videos"), "--s3d", str(s3d_files[0]), "--s3d-dict",
+            str(s3d_files[1]), "--out", str(tmp_path / "features"), "--size", str(SIZE),
+            "--workers", "0", "--no-progress", "--device", "cpu"]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank, expected in ((1, {"good1.npy"}), (0, {"good0.npy", "good1.npy", "good2.npy"})):
+        monkeypatch.setenv("RANK", str(rank))
+        assert main(args) == 0
+        assert {p.name for p in (tmp_path / "features").glob("*.npy")} == expected
+        assert f"rank {rank}/2: extracted {len(expected) if rank else 2} videos" in \
+            capsys.readouterr().out
+
+
+def test_a_failing_write_fails_that_video_only(s3d, tmp_path, monkeypatch):
+    import videoclip.video.extract as extract
+
+    make_videos(tmp_path / "videos", good=3, bad=False)
+    real_write = extract.write_features
+
+    def flaky_write(directory, vid, array):
+        if vid == "good1":
+            raise OSError("disk full")
+        return real_write(directory, vid, array)
+
+    monkeypatch.setattr(extract, "write_features", flaky_write)
+    report = extract_videos(s3d, list_videos([tmp_path / "videos"]), tmp_path / "features",
+                            workers=0, size=SIZE, progress=False)
+    assert sorted(report.extracted) == ["good0", "good2"]
+    assert [Path(p).stem for p in report.failed] == ["good1"]
+    assert "OSError: disk full" in next(iter(report.failed.values()))

@@ -125,12 +125,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     evaluate = benchmark(args.task).evaluate
     if args.model == "milnce":
-        from videoclip.video.milnce import MilNCEScorer
-
-        if args.s3d is None or args.s3d_dict is None:
-            raise FileNotFoundError("--model milnce needs --s3d s3d_howto100m.pth and "
-                                    "--s3d-dict s3d_dict.npy (MIL-NCE's text tower)")
-        model = MilNCEScorer.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict)
+        model = _milnce_scorer(args, "--model milnce")
     elif args.model is not None:
         model = VideoCLIP.from_pretrained(Path(args.model))
     else:
@@ -138,6 +133,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     results, _ = evaluate(model.eval(), args.data_dir, device=args.device, out_path=args.out)
     print(json.dumps(results, indent=2, default=str))
     return 0
+
+
+def _milnce_scorer(args: argparse.Namespace, what: str):
+    """MIL-NCE's text tower and feature pooling (design §12) from ``--s3d`` and ``--s3d-dict``."""
+    from videoclip.video.milnce import MilNCEScorer
+
+    if args.s3d is None or args.s3d_dict is None:
+        raise FileNotFoundError(f"{what} needs --s3d s3d_howto100m.pth and --s3d-dict "
+                                "s3d_dict.npy (MIL-NCE's text tower)")
+    return MilNCEScorer.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict)
 
 
 # ---------------------------------------------------------------------------------- convert
@@ -298,16 +303,11 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
 def _search(args: argparse.Namespace) -> int:
     import torch
 
-    from videoclip.video.index import MomentIndex, MomentIndexError, format_moments
+    from videoclip.video.index import MomentIndex, format_moments
 
     index = MomentIndex.load(args.index)
     if index.model == "milnce":
-        if args.s3d is None or args.s3d_dict is None:
-            raise MomentIndexError(f"{args.index}: a milnce index; pass --s3d s3d_howto100m.pth "
-                                   "and --s3d-dict s3d_dict.npy for MIL-NCE's text tower")
-        from videoclip.video.milnce import MilNCEScorer
-
-        model = MilNCEScorer.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict)
+        model = _milnce_scorer(args, f"{args.index} (a milnce index)")
     else:
         from videoclip.model import VideoCLIP
 

@@ -150,7 +150,9 @@ def prepare_out_dir(out_dir: Path, *, weights_digest: str, overwrite: bool, size
     expected = {"kind": MARKER_KIND, "fps": FPS, "size": size, "s3d_sha256": weights_digest}
     if out_dir.exists() and not out_dir.is_dir():
         raise FileExistsError(f"{out_dir}: exists and is not a folder; pick another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+    # dot-files are temporaries (another rank's marker being written under torchrun)
+    if out_dir.is_dir() and not overwrite and any(not p.name.startswith(".")
+                                                  for p in out_dir.iterdir()):
         try:
             found = json.loads(marker.read_text())
         except (OSError, json.JSONDecodeError):
@@ -250,12 +252,16 @@ def extract_videos(
     bar = tqdm(total=len(todo), desc="extract", unit="video", disable=not progress)
     for path, frames in _decoded(todo, workers, size):
         vid = video_id(path)
-        if isinstance(frames, Exception):
-            report.failed[str(path)] = str(frames) if isinstance(frames, VideoDecodeError) \
-                else f"{path}: {type(frames).__name__}: {frames}"
-        else:
+        try:
+            if isinstance(frames, Exception):
+                raise frames
             features = features_from_frames(s3d, frames, batch_size=batch_size)
             write_features(out_dir, vid, features)
+        except VideoDecodeError as exc:
+            report.failed[str(path)] = str(exc)
+        except Exception as exc:  # noqa: BLE001 (S3D or the write: this video fails, not the run)
+            report.failed[str(path)] = f"{path}: {type(exc).__name__}: {exc}"
+        else:
             report.extracted.append(vid)
             report.seconds += len(features)
         bar.update(1)
