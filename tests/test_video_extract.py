@@ -208,7 +208,7 @@ def test_each_torchrun_rank_takes_its_share(s3d_files, tmp_path, monkeypatch, ca
 
 
 def test_a_failing_write_fails_that_video_only(s3d, tmp_path, monkeypatch):
-    import videoclip.video.extract as extract
+    from videoclip.video import extract
 
     make_videos(tmp_path / "videos", good=3, bad=False)
     real_write = extract.write_features
@@ -224,3 +224,22 @@ def test_a_failing_write_fails_that_video_only(s3d, tmp_path, monkeypatch):
     assert sorted(report.extracted) == ["good0", "good2"]
     assert [Path(p).stem for p in report.failed] == ["good1"]
     assert "OSError: disk full" in next(iter(report.failed.values()))
+
+
+def read_frames_crashing_on_good1(path, size):
+    """Stands in for the decoder in a worker: dies like a segfaulting decoder on one file."""
+    if Path(path).stem == "good1":
+        os._exit(1)
+    return read_frames(path, size=size)
+
+
+def test_a_crashing_decoder_is_pinned_on_its_file(s3d, tmp_path, monkeypatch):
+    from videoclip.video import extract
+
+    make_videos(tmp_path / "videos", good=3, bad=False)
+    monkeypatch.setattr(extract, "read_frames", read_frames_crashing_on_good1)
+    report = extract_videos(s3d, list_videos([tmp_path / "videos"]), tmp_path / "features",
+                            workers=2, size=SIZE, progress=False)
+    assert sorted(report.extracted) == ["good0", "good2"]
+    assert [Path(p).stem for p in report.failed] == ["good1"]
+    assert "decoder crashed" in next(iter(report.failed.values()))

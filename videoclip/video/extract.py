@@ -12,6 +12,7 @@ finished videos are skipped on a rerun; a video that fails is recorded and the o
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import multiprocessing
@@ -243,7 +244,7 @@ def extract_videos(
     todo = []
     for path in videos:
         vid = video_id(path)
-        for stale in out_dir.glob(f".{vid}.npy.*.tmp"):  # left by a killed run
+        for stale in out_dir.glob(f".{glob.escape(vid)}.npy.*.tmp"):  # left by a killed run
             stale.unlink(missing_ok=True)
         if (out_dir / f"{vid}.npy").is_file() and not redo:
             report.skipped.append(vid)
