@@ -55,6 +55,8 @@ seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% interval (over videos)
 num_classes_shown = 15  # labels with the most seconds in the per-class plot
 num_timelines = 3  # videos drawn as prediction-vs-truth timelines
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 from pathlib import Path
@@ -76,6 +78,7 @@ ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## Frame accuracy, γ and the all-background baseline (Table 4)
@@ -88,7 +91,7 @@ root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.mo
 # %%
 ROWS = chapter.MODEL_ROWS
 coin, coin_predictions = {}, {}
-for name, scorer in (("model", model), ("untrained", untrained)):
+for name, scorer in chapter.scorers(model, untrained, milnce):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)
 result = coin["model"]
 print(f"{result['num_videos']} of {result['num_videos_total']} test videos scored, {result['num_seconds']} "
@@ -96,7 +99,7 @@ print(f"{result['num_videos']} of {result['num_videos_total']} test videos score
       f"protocol — {result['protocol']}")
 num_true_classes = len(result["per_class_accuracy"])
 table = chapter.comparison_table(
-    {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"],
+    {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"], ROWS["milnce"]: coin.get("milnce"),
      "all background": {"frame_accuracy": result["background_baseline"],
                         "mean_class_accuracy": 100 / num_true_classes, "predicted_outside_share": 100.0},
      "chance (uniform guess)": {"frame_accuracy": chance["coin"]["uniform_guess"]},

@@ -44,6 +44,14 @@ def tiny_backbone(smoke_world: Path, tmp_path_factory: pytest.TempPathFactory) -
                                smoke_world / "howto100m" / "caption.json")
 
 
+@pytest.fixture(scope="session")
+def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
+    """``(s3d_howto100m.pth, s3d_dict.npy)`` with random weights in the release's key layout."""
+    from videoclip.sim.media import random_s3d_files
+
+    return random_s3d_files(tmp_path_factory.mktemp("s3d"))
+
+
 @pytest.fixture()
 def backbone_dir(tmp_path: Path) -> Path:
     """A local 'bert-base-uncased' stand-in: the tiny config and tokenizer files."""
