@@ -38,7 +38,7 @@ def test_argparse_usage_errors_are_one_line(capsys):
     (AnnotationError("a.csv, line 3: repeats line 2; remove the duplicate row"), 1),
     (CheckpointError("c.pt: cannot read it\nIf you trust the file, pass --trust-pickle"), 1),
     (CaptionError("caption.json: not valid JSON"), 1),
-    (FileExistsError("--out x is not empty"), 1),
+    (FileExistsError("--out x is not empty; pass --overwrite"), 2),
 ])
 def test_package_errors_are_one_line_with_their_exit_code(monkeypatch, capsys, error, code):
     def fail(args):

@@ -326,7 +326,8 @@ def test_truncated_trainer_state_is_named_on_resume(tiny, tmp_path):
 
 # ----------------------------------------------------------------------------- outputs
 # Never write over what a user made: a non-empty output the command did not create is refused
-# before any work, unless --overwrite; an unwritable --out is found before the evaluation.
+# before any work, unless --overwrite (a usage error: exit 2); an unwritable --out is found
+# before the evaluation (a failure: exit 1).
 
 
 def _data_root(tmp_path: Path) -> Path:
@@ -341,10 +342,10 @@ def test_simulate_refuses_a_data_root_and_a_file(tmp_path: Path, capsys) -> None
 
     root = _data_root(tmp_path)
     before = _files(root)
-    assert main(["simulate", "--out", str(root), "--preset", "smoke"]) == 1
+    assert main(["simulate", "--out", str(root), "--preset", "smoke"]) == 2
     assert "is not empty (msrvtt); nothing was written" in capsys.readouterr().err
     assert _files(root) == before
-    assert main(["simulate", "--out", str(root / "msrvtt" / "MSRVTT_JSFUSION_test.csv")]) == 1
+    assert main(["simulate", "--out", str(root / "msrvtt" / "MSRVTT_JSFUSION_test.csv")]) == 2
     assert "is a file; name a directory" in capsys.readouterr().err
     assert main(["simulate", "--out", str(tmp_path / "new"), "--real-data",
                  str(tmp_path / "nowhere")]) == 1
@@ -356,7 +357,7 @@ def test_convert_refuses_an_existing_model_before_reading_the_checkpoint(tmp_pat
 
     final = make_model(tmp_path / "tok").save_pretrained(tmp_path / "runs" / "final")
     before = _files(final)
-    assert main(["convert", str(tmp_path / "none.pt"), str(final)]) == 1
+    assert main(["convert", str(tmp_path / "none.pt"), str(final)]) == 2
     assert "out_dir" in capsys.readouterr().err and _files(final) == before
 
 
@@ -365,10 +366,10 @@ def test_evaluate_checks_out_before_the_work(tmp_path: Path, capsys, monkeypatch
 
     args = ["evaluate", "msrvtt", "--model", str(tmp_path / "none"), "--data-dir", str(tmp_path)]
     (tmp_path / "outdir").mkdir()
-    assert main([*args, "--out", str(tmp_path / "outdir")]) == 1
+    assert main([*args, "--out", str(tmp_path / "outdir")]) == 2
     assert "is a directory; name a file" in capsys.readouterr().err
     (tmp_path / "old.json").write_text("{}")
-    assert main([*args, "--out", str(tmp_path / "old.json")]) == 1
+    assert main([*args, "--out", str(tmp_path / "old.json")]) == 2
     assert "exists; nothing was run" in capsys.readouterr().err
     assert (tmp_path / "old.json").read_text() == "{}"
 

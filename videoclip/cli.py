@@ -3,7 +3,8 @@
 Every subcommand is one ``_add_<name>(subparsers)`` that declares its arguments and one
 ``_<name>(args)`` handler that calls the library; heavy imports happen inside the handlers so
 ``--help`` stays fast. Every error prints as one line ``error: <what>, <where>, <what to do>`` on
-stderr, exit status 2 for a usage error (bad arguments or configuration) and 1 for a failure;
+stderr, exit status 2 for a usage error (bad arguments or configuration, an output that must not be
+written over) and 1 for a failure;
 ``--debug`` (anywhere on the line) shows the traceback instead. :func:`run_guarded` is that policy,
 shared by every subcommand and by the book's runner.
 
@@ -22,18 +23,25 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# Exceptions that mean "the command line or its configuration is wrong" (exit status 2). By name:
-# the classes live in modules too heavy to import before a command runs.
+# Exceptions that mean "change the command line" (exit status 2): bad arguments or configuration,
+# or an output that holds something (--overwrite, --resume). By name: most classes live in modules
+# too heavy to import before a command runs.
 USAGE_ERRORS = frozenset(
     {
         "ArgumentTypeError",
         "ConfigError",
+        "FileExistsError",
+        "UsageError",
         "ParameterTypeError",
         "UnknownBenchmarkError",
         "UnknownNotebookError",
         "UnknownParameterError",
     }
 )
+
+
+class UsageError(ValueError):
+    """Options that do not go together, or one that another needs (exit status 2)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -243,7 +251,7 @@ def _milnce_scorer(args: argparse.Namespace, what: str):
     from videoclip.video.milnce import MilNCEScorer
 
     if args.s3d is None or args.s3d_dict is None:
-        raise FileNotFoundError(f"{what} needs --s3d s3d_howto100m.pth and --s3d-dict "
+        raise UsageError(f"{what} needs --s3d s3d_howto100m.pth and --s3d-dict "
                                 "s3d_dict.npy (MIL-NCE's text tower)")
     return MilNCEScorer.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict)
 
