@@ -382,11 +382,12 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
 
 
 def _index(args: argparse.Namespace) -> int:
+    from videoclip._io import check_output_dir
     from videoclip.data.features import open_feature_store
     from videoclip.model import VideoCLIP
-    from videoclip.video.index import MomentIndex, check_out_dir, mean_embedding, tower_embedding
+    from videoclip.video.index import MomentIndex, mean_embedding, tower_embedding
 
-    check_out_dir(args.out, overwrite=args.overwrite)  # before the work, not after
+    check_output_dir(args.out, overwrite=args.overwrite)  # before the work, not after
     store = open_feature_store(args.features)
     if args.model == "milnce":
         embed, model_name = mean_embedding, "milnce"
