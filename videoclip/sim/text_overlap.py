@@ -12,7 +12,8 @@ the files the loaders read:
 
 :func:`overlap_table` gives, per benchmark, the share of its distinct word n-grams (n = 1–4)
 that occur anywhere in the corpus and its **exact hits**: distinct texts whose whole word
-sequence occurs contiguously in one video's stream. Shared unigrams are expected (text and
+sequence (two words or more: a one-word text is a concept word, not a sentence) occurs
+contiguously in one video's stream. Shared unigrams are expected (text and
 video share concepts through words); shared whole sentences mean the narration speaks the
 benchmark's text. See design §"World v2".
 """
@@ -37,10 +38,13 @@ from videoclip.data.benchmarks import (
 from videoclip.data.captions import load_captions
 from videoclip.data.taxonomy import words_of
 
-__all__ = ["ORDERS", "benchmark_texts", "corpus_streams", "exact_hits", "ngram_overlap", "overlap_table"]
+__all__ = ["MIN_WORDS", "ORDERS", "benchmark_texts", "corpus_streams", "exact_hits", "ngram_overlap", "overlap_table"]
 
 #: The n-gram orders reported.
 ORDERS = (1, 2, 3, 4)
+
+#: The shortest text counted as a sentence by :func:`exact_hits`.
+MIN_WORDS = 2
 
 _YOUCOOK_JSON = Path("youcook2") / "youcookii_annotations_trainval.json"
 
@@ -109,29 +113,32 @@ def ngram_overlap(texts: list[str], streams: list[tuple[str, ...]], *,
     return {n: 100.0 * len(found[n]) / len(wanted[n]) if wanted[n] else float("nan") for n in orders}
 
 
-def exact_hits(texts: list[str], streams: list[tuple[str, ...]]) -> list[str]:
-    """The texts whose whole word sequence occurs contiguously in one stream (texts of no word
-    never hit)."""
+def exact_hits(texts: list[str], streams: list[tuple[str, ...]], *, min_words: int = MIN_WORDS) -> list[str]:
+    """The texts of ``min_words`` words or more whose whole word sequence occurs contiguously in
+    one stream."""
     corpus = "|" + "|".join(" " + " ".join(s) + " " for s in streams) + "|"
     hits = []
     for text in texts:
         words = words_of(text)
-        if words and f" {' '.join(words)} " in corpus:
+        if len(words) >= min_words and f" {' '.join(words)} " in corpus:
             hits.append(text)
     return hits
 
 
 def overlap_table(data_root: str | Path, *, orders: tuple[int, ...] = ORDERS,
                   examples: int = 3) -> pd.DataFrame:
-    """Per benchmark: ``texts`` (distinct), ``exact_hits``, ``exact_hit_%``, ``<n>-gram %`` for
-    each order and ``examples`` of hit texts."""
+    """Per benchmark: ``texts`` (distinct), ``one_word_texts`` (never counted as hits),
+    ``exact_hits``, ``exact_hit_%`` (of the texts of two words or more), ``<n>-gram %`` for each
+    order and ``examples`` of hit texts."""
     streams = corpus_streams(data_root)
     rows = []
     for name, texts in benchmark_texts(data_root).items():
         hits = exact_hits(texts, streams)
         overlap = ngram_overlap(texts, streams, orders=orders)
-        rows.append({"benchmark": name, "texts": len(texts), "exact_hits": len(hits),
-                     "exact_hit_%": 100.0 * len(hits) / len(texts) if texts else float("nan"),
+        sentences = sum(len(words_of(t)) >= MIN_WORDS for t in texts)
+        rows.append({"benchmark": name, "texts": len(texts), "one_word_texts": len(texts) - sentences,
+                     "exact_hits": len(hits),
+                     "exact_hit_%": 100.0 * len(hits) / sentences if sentences else float("nan"),
                      **{f"{n}-gram %": overlap[n] for n in orders},
                      "examples": "; ".join(hits[:examples])})
     return pd.DataFrame(rows)
