@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from videoclip.book.coin_gamma import duplicate_labels, gamma_diagnosis, read_taxonomy_labels, step_logit_summary
 
@@ -66,3 +68,40 @@ def test_the_real_coin_taxonomy_repeats_25_label_texts(real_data_dir):
     out = gamma_diagnosis(emb, steps.action_id.tolist(), steps.label.tolist())
     assert out["gamma"] == pytest.approx(1.0) and out["pair_identical"]
     assert out["gamma_distinct"] < 1.0
+
+
+class _TwoDimModel:
+    """Texts embed by a fixed table; a second's token state is its feature's first two dims."""
+
+    TABLE = {"remove the tire": [2.0, 0.0], "pour water": [0.0, 1.5], "pour juice": [0.5, 0.6]}
+
+    def encode_texts(self, texts):
+        return torch.tensor([self.TABLE[t] for t in texts])
+
+    def video_token_states(self, video, vmask, *, mask_cls):
+        return video[..., :2] * vmask[..., None]
+
+
+def test_gamma_over_distinct_texts_is_a_diagnostic_setting_of_the_evaluator(tmp_path):
+    from videoclip.data.features import write_features
+    from videoclip.evaluation import evaluate_segmentation
+
+    segments = [(1, "remove the tire", [0, 5]), (2, "remove the tire", [6, 9]), (3, "pour water", [12, 16]),
+                (4, "pour juice", [16, 18])]
+    video = {"recipe_type": 0, "annotation": [{"id": str(i), "segment": s, "label": t} for i, t, s in segments],
+             "video_url": "", "start": 0, "end": 20, "duration": 20.0, "class": "X", "subset": "testing"}
+    (tmp_path / "coin").mkdir()
+    (tmp_path / "coin" / "COIN.json").write_text(json.dumps({"database": {"vidC": video}}))
+    features = np.zeros((20, 512), np.float32)
+    features[:, 1] = 1.0  # every second scores 1.5 on "pour water", 0.6 on "pour juice", 0 on the tire
+    write_features(tmp_path / "coin" / "features", "vidC", features)
+    by_ids, _ = evaluate_segmentation(_TwoDimModel(), tmp_path, progress=False)
+    by_texts, _ = evaluate_segmentation(_TwoDimModel(), tmp_path, progress=False, gamma_over="texts")
+    assert by_ids["gamma"] == pytest.approx(4.0)  # ids 1 and 2 share a text: ‖z‖² = 4
+    assert by_texts["gamma"] == pytest.approx(1.0) and by_texts["gamma_over"] == "texts"  # tire·juice
+    assert by_ids["frame_accuracy"] == by_ids["background_baseline"]  # 1.5 <= 4: all Outside
+    assert by_ids["predicted_outside_share"] == 100.0
+    assert by_texts["predicted_outside_share"] == 0.0  # 1.5 > 1.0: every second is "pour water"
+    assert by_texts["frame_accuracy"] == pytest.approx(100 * 4 / 20)  # seconds 12-15
+    with pytest.raises(ValueError, match="gamma_over"):
+        evaluate_segmentation(_TwoDimModel(), tmp_path, progress=False, gamma_over="labels")

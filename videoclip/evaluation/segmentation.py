@@ -111,6 +111,7 @@ def evaluate_segmentation(
     device: str | torch.device | None = None,
     out_path: str | Path | None = None,
     progress: bool = True,
+    gamma_over: str = "ids",
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Zero-shot COIN action segmentation: frame accuracy, the all-background baseline, per class.
 
@@ -120,6 +121,9 @@ def evaluate_segmentation(
         coin_path: another COIN-format JSON (e.g. an excerpt) instead of ``coin/COIN.json``.
         features, batch_size (windows per forward pass), device, out_path, progress: as the
             other evaluators.
+        gamma_over: ``"ids"`` (the protocol): γ over every pair of different label ids;
+            ``"texts"`` (a diagnostic, design §"COIN"): over one embedding per distinct label
+            text, so that ids sharing a text do not set γ to that text's squared norm.
 
     Returns:
         ``(results, predictions)``: results hold ``frame_accuracy``, ``background_baseline``
@@ -129,10 +133,14 @@ def evaluate_segmentation(
     coin = load_coin(coin_path or Path(data_dir) / "coin" / "COIN.json", subset="testing")
     store = open_store(data_dir, "coin", features)
     device = resolve_device(model, device)
+    if gamma_over not in ("ids", "texts"):
+        raise ValueError(f"gamma_over={gamma_over!r}; use 'ids' (the protocol) or 'texts'")
     label_ids = np.array(list(coin.labels))
-    label_emb = encode_texts(model, list(coin.labels.values()), batch_size=batch_size,
+    texts = list(coin.labels.values())
+    label_emb = encode_texts(model, texts, batch_size=batch_size,
                              device=device, progress=progress, desc="coin labels")
-    gamma = outside_threshold(label_emb)
+    distinct = [texts.index(t) for t in dict.fromkeys(texts)] if gamma_over == "texts" else slice(None)
+    gamma = outside_threshold(label_emb[distinct])
     kept, skipped = with_features(coin.videos, store, what="COIN test")
     segments_past_end = 0
     videos: list[tuple[CoinVideo, np.ndarray]] = []
@@ -158,13 +166,15 @@ def evaluate_segmentation(
         "benchmark": "coin",
         "protocol": "official: COIN testing subset, label set of the testing subset, 32-s windows "
                     "with 16-s stride, [CLS] masked, logits averaged over windows, Outside when "
-                    "the best logit <= gamma",
+                    "the best logit <= gamma" + ("" if gamma_over == "ids" else
+                                                 " (diagnostic: gamma over distinct label texts)"),
         "frame_accuracy": frame_accuracy(pred, true),
         "background_baseline": frame_accuracy(np.full_like(true, OUTSIDE), true),
         "mean_class_accuracy": float(np.mean(list(per_class.values()))),
         "per_class_accuracy": {str(k): v for k, v in per_class.items()},
         "predicted_outside_share": float(100.0 * np.mean(pred == OUTSIDE)),
         "gamma": gamma,
+        "gamma_over": gamma_over,
         "num_labels": len(label_ids),
         "num_videos_total": len(coin.videos),
         "num_videos": len(videos),
