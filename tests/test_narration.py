@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from videoclip.data.simulate import make_config
-from videoclip.data.taxonomy import make_step, stem, words_of
-from videoclip.data.world_video import StepSpan, Utterance
+from videoclip.sim.config import make_config
+from videoclip.sim.taxonomy import make_step
+from videoclip.text import stem, words_of
+from videoclip.sim.video import StepSpan, Utterance
 from videoclip.sim.narration import CONNECTORS, ConceptSpeaker, Lexicon, TextGuard, drop_guarded
 
 

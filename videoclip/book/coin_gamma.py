@@ -13,7 +13,7 @@ push every second under γ:
   every per-second logit even without duplicates.
 
 :func:`duplicate_labels` finds the first, :func:`gamma_diagnosis` measures both on a label
-embedding, :func:`step_logit_summary` compares the per-second logits with γ. Design §"COIN".
+embedding, :func:`step_logit_summary` compares the per-second logits with γ. Design §12.3.
 """
 
 from __future__ import annotations

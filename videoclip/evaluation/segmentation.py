@@ -122,7 +122,7 @@ def evaluate_segmentation(
         features, batch_size (windows per forward pass), device, out_path, progress: as the
             other evaluators.
         gamma_over: ``"ids"`` (the protocol): γ over every pair of different label ids;
-            ``"texts"`` (a diagnostic, design §"COIN"): over one embedding per distinct label
+            ``"texts"`` (a diagnostic, design §12.3): over one embedding per distinct label
             text, so that ids sharing a text do not set γ to that text's squared norm.
 
     Returns:

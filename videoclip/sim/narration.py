@@ -1,9 +1,9 @@
 """World v2's narration source: steps spoken from their concepts, never from benchmark text.
 
 World v1 spoke a step by paraphrasing its text, so the corpus said the benchmarks' own step names
-and captions. World v2 (design §"World v2") speaks a step's *concepts* instead:
+and captions. World v2 (design §12.1) speaks a step's *concepts* instead:
 
-* :class:`Lexicon` — for each concept (a word stem, :func:`videoclip.data.taxonomy.stem`), the
+* :class:`Lexicon` — for each concept (a word stem, :func:`videoclip.text.stem`), the
   word forms an independent text source uses for it, with their frequencies: the real HowTo100M
   ASR lines of the world's filler talk.
 * :class:`ConceptSpeaker` — the words of a step: a lead-in, its concepts as lexicon words in a
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from videoclip.data.taxonomy import STOP_WORDS, stem, words_of
-from videoclip.data.world_video import _PREFIXES, _SUFFIXES, Utterance
+from videoclip.text import STOP_WORDS, stem, words_of
+from videoclip.sim.video import _PREFIXES, _SUFFIXES, Utterance
 
 if TYPE_CHECKING:
-    from videoclip.data.simulate import SimConfig
-    from videoclip.data.world_video import StepSpan
+    from videoclip.sim.config import SimConfig
+    from videoclip.sim.video import StepSpan
 
 __all__ = ["CONNECTORS", "ConceptSpeaker", "Lexicon", "TextGuard", "drop_guarded"]
 
@@ -38,7 +38,7 @@ class Lexicon:
     """Word forms per concept from an independent text source, weighted by frequency.
 
     Only content words count (not stop words, 3+ letters), as for concepts
-    (:func:`videoclip.data.taxonomy.concepts_of`).
+    (:func:`videoclip.text.concepts_of`).
     """
 
     def __init__(self, lines: Iterable[str]) -> None:

@@ -5,7 +5,7 @@ own sentences. This module measures that for any data root (simulated or real), 
 the files the loaders read:
 
 * the corpus: ``howto100m/caption.json``, de-duplicated as the trainer sees it (SPEC §4), one
-  word stream per video (:func:`videoclip.data.taxonomy.words_of`: lower-case words);
+  word stream per video (:func:`videoclip.text.words_of`: lower-case words);
 * each benchmark's texts (:func:`benchmark_texts`): the captions, queries, answers, step names
   or labels a zero-shot evaluation scores, plus YouCook2's training annotations (the paper's
   fine-tuning data, never a pre-training text).
@@ -15,7 +15,7 @@ that occur anywhere in the corpus and its **exact hits**: distinct texts whose w
 sequence (two words or more: a one-word text is a concept word, not a sentence) occurs
 contiguously in one video's stream. Shared unigrams are expected (text and
 video share concepts through words); shared whole sentences mean the narration speaks the
-benchmark's text. See design §"World v2".
+benchmark's text. See design §12.1.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from videoclip.data.benchmarks import (
     read_task_info,
 )
 from videoclip.data.captions import load_captions
-from videoclip.data.taxonomy import words_of
+from videoclip.text import words_of
 
 __all__ = ["MIN_WORDS", "ORDERS", "benchmark_texts", "corpus_streams", "exact_hits", "ngram_overlap", "overlap_table"]
 
