@@ -8,7 +8,7 @@ from videoclip.sim.config import make_config
 from videoclip.sim.taxonomy import make_step
 from videoclip.text import stem, words_of
 from videoclip.sim.video import StepSpan, Utterance
-from videoclip.sim.narration import CONNECTORS, ConceptSpeaker, Lexicon, TextGuard, drop_guarded
+from videoclip.sim.narration import CONNECTORS, ConceptSpeaker, Lexicon, TextGuard
 
 
 def _span(caption: str) -> StepSpan:
@@ -54,9 +54,9 @@ def test_dropping_guarded_utterances_repeats_until_none_is_left():
     utterances = [Utterance(0, 1, ("so", "pour"), 0), Utterance(1, 2, ("water", "now"), -1),
                   Utterance(2, 3, ("stir",), 1), Utterance(3, 4, ("okay", "mixture"), -1),
                   Utterance(4, 5, ("mixture", "ok"), 2)]
-    kept, dropped = drop_guarded(utterances, guard)
-    # first pass drops 0 and 1 ("pour water"); dropping 3 is not needed ("stir okay mixture")
-    assert [u.step for u in dropped] == [0, -1]
+    kept = guard.keep(utterances)
+    # the first pass drops 0 and 1 ("pour water"); 3 stays ("stir okay mixture")
     assert [u.onset for u in kept] == [2, 3, 4]
-    kept, dropped = drop_guarded([Utterance(0, 1, ("stir",), 0), Utterance(1, 2, ("mixture",), 1)], guard)
-    assert kept == [] and len(dropped) == 2
+    assert (guard.dropped_steps, guard.dropped_filler) == (1, 1)
+    kept = guard.keep([Utterance(0, 1, ("stir",), 0), Utterance(1, 2, ("mixture",), 1)])
+    assert kept == [] and guard.dropped_steps == 3

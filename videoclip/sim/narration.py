@@ -8,9 +8,8 @@ and captions. World v2 (design §12.1) speaks a step's *concepts* instead:
   ASR lines of the world's filler talk.
 * :class:`ConceptSpeaker` — the words of a step: a lead-in, its concepts as lexicon words in a
   random order joined by spoken connectors, sometimes "it" for a dropped later concept, a tail.
-* :class:`TextGuard` — finds benchmark texts (two words or more) in a word stream, so that a
-  video's speech can drop the utterances that spell one by chance (ASR noise, connectors, real
-  filler lines).
+* :class:`TextGuard` — finds benchmark texts (two words or more) in a word stream and drops a
+  video's utterances that spell one by chance (ASR noise, connectors, real filler lines).
 """
 
 from __future__ import annotations
@@ -22,13 +21,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from videoclip.text import STOP_WORDS, stem, words_of
-from videoclip.sim.video import _PREFIXES, _SUFFIXES, Utterance
+from videoclip.sim.video import Utterance, dress
 
 if TYPE_CHECKING:
     from videoclip.sim.config import SimConfig
     from videoclip.sim.video import StepSpan
 
-__all__ = ["CONNECTORS", "ConceptSpeaker", "Lexicon", "TextGuard", "drop_guarded"]
+__all__ = ["CONNECTORS", "ConceptSpeaker", "Lexicon", "TextGuard"]
 
 #: Spoken words between two concept words (written here; no benchmark text).
 CONNECTORS = ("the", "some", "this", "our", "and", "with", "that", "all the", "your", "a bit of")
@@ -98,11 +97,8 @@ class ConceptSpeaker:
         return words
 
     def full(self, rng: np.random.Generator, span: StepSpan) -> list[str]:
-        """A lead-in, :meth:`bare`, and a tail in 30 % of utterances."""
-        prefix = _PREFIXES[int(rng.integers(len(_PREFIXES)))].split()
-        body = self.bare(rng, span)
-        suffix = _SUFFIXES[int(rng.integers(len(_SUFFIXES)))].split() if rng.random() < 0.3 else []
-        return prefix + body + suffix
+        """:meth:`bare`, :func:`videoclip.sim.video.dress`ed with a lead-in and maybe a tail."""
+        return dress(rng, self.bare(rng, span))
 
 
 class TextGuard:
@@ -115,6 +111,8 @@ class TextGuard:
             if len(words) >= 2:
                 self._by_start.setdefault(words[:2], set()).add(words)
         self.num_texts = sum(len(v) for v in self._by_start.values())
+        self.dropped_steps = 0  # step utterances dropped by :meth:`keep`
+        self.dropped_filler = 0
 
     def spans(self, words: list[str] | tuple[str, ...]) -> list[tuple[int, int]]:
         """``(start, end)`` word positions of every occurrence of a guarded text in ``words``."""
@@ -126,20 +124,21 @@ class TextGuard:
         return out
 
 
-def drop_guarded(utterances: list[Utterance], guard: TextGuard) -> tuple[list[Utterance], list[Utterance]]:
-    """``(kept, dropped)``: ``utterances`` (in speaking order) without every utterance that
-    holds a word of a guarded text spelled by the joined speech; repeated until none is left
-    (dropping an utterance joins its neighbours)."""
-    kept, dropped = list(utterances), []
-    while True:
-        stream: list[str] = []
-        owner: list[int] = []
-        for j, utterance in enumerate(kept):
-            words = words_of(" ".join(utterance.words))
-            stream += words
-            owner += [j] * len(words)
-        bad = {owner[k] for start, end in guard.spans(stream) for k in range(start, end)}
-        if not bad:
-            return kept, dropped
-        dropped += [u for j, u in enumerate(kept) if j in bad]
-        kept = [u for j, u in enumerate(kept) if j not in bad]
+    def keep(self, utterances: list[Utterance]) -> list[Utterance]:
+        """``utterances`` (in speaking order) without every utterance holding a word of a guarded
+        text that the joined speech spells, repeated until none is left (dropping an utterance
+        joins its neighbours); the drops are counted."""
+        kept = list(utterances)
+        while True:
+            stream: list[str] = []
+            owner: list[int] = []
+            for j, utterance in enumerate(kept):
+                words = words_of(" ".join(utterance.words))
+                stream += words
+                owner += [j] * len(words)
+            bad = {owner[k] for start, end in self.spans(stream) for k in range(start, end)}
+            if not bad:
+                return kept
+            self.dropped_steps += sum(kept[j].step >= 0 for j in bad)
+            self.dropped_filler += sum(kept[j].step < 0 for j in bad)
+            kept = [u for j, u in enumerate(kept) if j not in bad]
