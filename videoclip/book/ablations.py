@@ -33,10 +33,12 @@ __all__ = [
     "ABLATIONS",
     "COLLAPSE_NATS",
     "FULL",
+    "INVALID_SPREAD",
     "METRICS",
     "embedding_spread",
     "evaluate_run",
     "initial_spread",
+    "invalid_rows",
     "lag_gains",
     "overrides_of",
     "paired_differences",
@@ -212,6 +214,21 @@ def initial_spread(data_root: str | Path, *, preset: str | Path, row: str, seed:
     cfg = pretrain_config(data_root, preset=preset, seed=seed, **overrides_of(row, extra))
     torch.manual_seed(seed)
     return embedding_spread(build_model(cfg.model), data_root, num_pairs=num_pairs)
+
+
+#: A row whose untrained model embeds every input to nearly one vector — initial spread
+#: (:func:`embedding_spread`) below this on the video or the text side — starts at the collapsed
+#: point and measures the backbone, not the design choice: it is invalid on this backbone.
+#: A rule added after seeing results (design §12.4).
+INVALID_SPREAD = 0.05
+
+
+def invalid_rows(spreads: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
+    """``{row: reason}`` for the rows of ``spreads`` (row → :func:`initial_spread`) that start
+    collapsed (:data:`INVALID_SPREAD`)."""
+    return {row: (f"invalid on this backbone: starts collapsed (initial spread video "
+                  f"{s['video']:.3f}, text {s['text']:.3f}, below {INVALID_SPREAD:g})")
+            for row, s in spreads.items() if min(s["video"], s["text"]) < INVALID_SPREAD}
 
 
 def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
