@@ -45,6 +45,7 @@ def test_table_on_a_hand_made_root(tmp_path):
     root = _root(tmp_path)
     assert benchmark_texts(root) == {"crosstask": ["pour water", "stir mixture", "pour"]}
     assert corpus_streams(root)[1] == ("stir", "it", "well")
+    assert corpus_streams(root, max_videos=1) == [("so", "now", "pour", "the", "water", "into", "a", "cup")]
     table = overlap_table(root).set_index("benchmark")
     row = table.loc["crosstask"]
     assert (row.texts, row.one_word_texts, row.exact_hits) == (3, 1, 0)  # "pour the water" ≠ "pour water"

@@ -89,13 +89,14 @@ def benchmark_texts(data_root: str | Path) -> dict[str, list[str]]:
             if (root / path).is_file()}
 
 
-def corpus_streams(data_root: str | Path) -> list[tuple[str, ...]]:
-    """One word stream per pre-training video: its de-duplicated caption lines' words, in order."""
+def corpus_streams(data_root: str | Path, *, max_videos: int | None = None) -> list[tuple[str, ...]]:
+    """One word stream per pre-training video: its de-duplicated caption lines' words, in order
+    (the first ``max_videos`` videos of the file; all by default)."""
     path = Path(data_root) / "howto100m" / "caption.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: no pre-training captions to measure")
-    captions = load_captions(path)
-    return [tuple(w for line in caps.text for w in words_of(line)) for caps in captions.videos.values()]
+    videos = list(load_captions(path).videos.values())[:max_videos]
+    return [tuple(w for line in caps.text for w in words_of(line)) for caps in videos]
 
 
 def _ngrams(words: tuple[str, ...], n: int) -> Iterable[tuple[str, ...]]:
@@ -125,12 +126,13 @@ def exact_hits(texts: list[str], streams: list[tuple[str, ...]], *, min_words: i
     return hits
 
 
-def overlap_table(data_root: str | Path, *, orders: tuple[int, ...] = ORDERS,
-                  examples: int = 3) -> pd.DataFrame:
+def overlap_table(data_root: str | Path, *, orders: tuple[int, ...] = ORDERS, examples: int = 3,
+                  max_videos: int | None = None) -> pd.DataFrame:
     """Per benchmark: ``texts`` (distinct), ``one_word_texts`` (never counted as hits),
     ``exact_hits``, ``exact_hit_%`` (of the texts of two words or more), ``<n>-gram %`` for each
-    order and ``examples`` of hit texts."""
-    streams = corpus_streams(data_root)
+    order and ``examples`` of hit texts; the corpus is the first ``max_videos`` videos (all by
+    default)."""
+    streams = corpus_streams(data_root, max_videos=max_videos)
     rows = []
     for name, texts in benchmark_texts(data_root).items():
         hits = exact_hits(texts, streams)
