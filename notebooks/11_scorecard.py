@@ -128,7 +128,7 @@ for v in verdicts.itertuples():
 tally = verdicts.verdict.value_counts()
 print(", ".join(f"{tally.get(k, 0)} {k}" for k in (scorecard.SUPPORTED, scorecard.NOT_SUPPORTED,
                                                    scorecard.INCONCLUSIVE)) + " of 6 predictions.")
-assert set(verdicts.verdict) <= {scorecard.SUPPORTED, scorecard.NOT_SUPPORTED, scorecard.INCONCLUSIVE}
+assert set(verdicts.verdict) <= {scorecard.SUPPORTED, scorecard.NOT_SUPPORTED, scorecard.INCONCLUSIVE}  # invariant: three verdicts
 assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6]
 
 # %% [markdown]
