@@ -187,7 +187,8 @@ if caption_file.is_file():
                                     real_data=real_data_dir, world_version=1)
         overlap["world v1"] = text_overlap.overlap_table(v1_root)
     overlap_all = pd.concat(overlap, names=["world"]).reset_index(level=0)
-    display(overlap_all.set_index(["benchmark", "world"]).sort_index().round(1))
+    display(overlap_all.drop(columns=["examples", "one_word_texts"]).set_index(["benchmark", "world"])
+            .sort_index().round(1))
     for name, table in overlap.items():
         print(f"{name}: {int(table.exact_hits.sum())} benchmark texts found verbatim in the pre-training captions"
               + (" (" + "; ".join(f"{r.benchmark}: {r.exact_hits}" for r in table.itertuples() if r.exact_hits) + ")"
