@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from videoclip.book.coin_gamma import duplicate_labels, gamma_diagnosis, read_taxonomy_labels, step_logit_summary
+from videoclip.book.coin_gamma import (
+    duplicate_labels,
+    frame_accuracy_at,
+    gamma_diagnosis,
+    read_taxonomy_labels,
+    step_logit_summary,
+)
 
 
 def test_duplicates_are_found_with_their_ids_and_targets():
@@ -70,6 +76,7 @@ def test_the_real_coin_taxonomy_repeats_25_label_texts(real_data_dir):
     assert out["gamma_distinct"] < 1.0
 
 
+
 class _TwoDimModel:
     """Texts embed by a fixed table; a second's token state is its feature's first two dims."""
 
@@ -82,7 +89,7 @@ class _TwoDimModel:
         return video[..., :2] * vmask[..., None]
 
 
-def test_gamma_over_distinct_texts_is_a_diagnostic_setting_of_the_evaluator(tmp_path):
+def test_rescoring_at_gamma_over_distinct_texts(tmp_path):
     from videoclip.data.features import write_features
     from videoclip.evaluation import evaluate_segmentation
 
@@ -95,13 +102,13 @@ def test_gamma_over_distinct_texts_is_a_diagnostic_setting_of_the_evaluator(tmp_
     features = np.zeros((20, 512), np.float32)
     features[:, 1] = 1.0  # every second scores 1.5 on "pour water", 0.6 on "pour juice", 0 on the tire
     write_features(tmp_path / "coin" / "features", "vidC", features)
-    by_ids, _ = evaluate_segmentation(_TwoDimModel(), tmp_path, progress=False)
-    by_texts, _ = evaluate_segmentation(_TwoDimModel(), tmp_path, progress=False, gamma_over="texts")
-    assert by_ids["gamma"] == pytest.approx(4.0)  # ids 1 and 2 share a text: ‖z‖² = 4
-    assert by_texts["gamma"] == pytest.approx(1.0) and by_texts["gamma_over"] == "texts"  # tire·juice
-    assert by_ids["frame_accuracy"] == by_ids["background_baseline"]  # 1.5 <= 4: all Outside
-    assert by_ids["predicted_outside_share"] == 100.0
-    assert by_texts["predicted_outside_share"] == 0.0  # 1.5 > 1.0: every second is "pour water"
-    assert by_texts["frame_accuracy"] == pytest.approx(100 * 4 / 20)  # seconds 12-15
-    with pytest.raises(ValueError, match="gamma_over"):
-        evaluate_segmentation(_TwoDimModel(), tmp_path, progress=False, gamma_over="labels")
+    model = _TwoDimModel()
+    results, predictions = evaluate_segmentation(model, tmp_path, progress=False)
+    assert results["gamma"] == pytest.approx(4.0)  # ids 1 and 2 share a text: ‖z‖² = 4
+    assert results["frame_accuracy"] == results["background_baseline"]  # 1.5 <= 4: all Outside
+    assert (predictions["best"] == 3).all() and (predictions["pred"] == 0).all()
+    texts = list(model.TABLE) + ["remove the tire"]
+    distinct = gamma_diagnosis(model.encode_texts(texts), [1, 3, 4, 2], texts)["gamma_distinct"]
+    assert distinct == pytest.approx(1.0)  # tire·juice
+    assert frame_accuracy_at(predictions, distinct) == pytest.approx(100 * 4 / 20)  # seconds 12-15 right
+    assert frame_accuracy_at(predictions, results["gamma"]) == results["frame_accuracy"]

@@ -13,7 +13,9 @@ push every second under γ:
   every per-second logit even without duplicates.
 
 :func:`duplicate_labels` finds the first, :func:`gamma_diagnosis` measures both on a label
-embedding, :func:`step_logit_summary` compares the per-second logits with γ. Design §12.3.
+embedding, :func:`step_logit_summary` compares the per-second logits with γ and
+:func:`frame_accuracy_at` rescores the seconds under another threshold (γ over distinct texts, a
+diagnostic, not the protocol). Design §12.3.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from videoclip.evaluation.segmentation import OUTSIDE, outside_threshold
+from videoclip.evaluation.segmentation import OUTSIDE, frame_accuracy, outside_threshold
 
-__all__ = ["duplicate_labels", "gamma_diagnosis", "read_taxonomy_labels", "step_logit_summary"]
+__all__ = ["duplicate_labels", "frame_accuracy_at", "gamma_diagnosis", "read_taxonomy_labels",
+           "step_logit_summary"]
 
 _TAXONOMY_COLUMNS = ("Target Label", "Action Id", "Action Label")
 
@@ -109,3 +112,13 @@ def step_logit_summary(predictions: pd.DataFrame, gamma: float) -> dict[str, flo
             "step_above_gamma_%": float(100 * np.mean(logits[step] > gamma)),
             "background_above_gamma_%": float(100 * np.mean(background > gamma)) if len(background)
             else float("nan")}
+
+
+def frame_accuracy_at(predictions: pd.DataFrame, gamma: float) -> float:
+    """Frame accuracy of the evaluator's seconds (``true``, ``best``, ``max_logit``) had the
+    Outside threshold been ``gamma``: the arg-max label where its logit exceeds it, else Outside."""
+    missing = {"true", "best", "max_logit"} - set(predictions.columns)
+    if missing:
+        raise KeyError(f"predictions lack {sorted(missing)}; pass evaluate_segmentation's second output")
+    pred = np.where(predictions["max_logit"].to_numpy() > gamma, predictions["best"].to_numpy(), OUTSIDE)
+    return frame_accuracy(pred, predictions["true"].to_numpy())

@@ -111,7 +111,6 @@ def evaluate_segmentation(
     device: str | torch.device | None = None,
     out_path: str | Path | None = None,
     progress: bool = True,
-    gamma_over: str = "ids",
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Zero-shot COIN action segmentation: frame accuracy, the all-background baseline, per class.
 
@@ -121,26 +120,20 @@ def evaluate_segmentation(
         coin_path: another COIN-format JSON (e.g. an excerpt) instead of ``coin/COIN.json``.
         features, batch_size (windows per forward pass), device, out_path, progress: as the
             other evaluators.
-        gamma_over: ``"ids"`` (the protocol): γ over every pair of different label ids;
-            ``"texts"`` (a diagnostic, design §12.3): over one embedding per distinct label
-            text, so that ids sharing a text do not set γ to that text's squared norm.
 
     Returns:
         ``(results, predictions)``: results hold ``frame_accuracy``, ``background_baseline``
         (every second predicted Outside), ``per_class_accuracy`` (label id → %, 0 = Outside),
-        ``mean_class_accuracy``, γ and the counts; predictions one row per second.
+        ``mean_class_accuracy``, γ and the counts; predictions one row per second (``true``,
+        ``pred``, ``best``: the arg-max label before the Outside rule, ``max_logit``).
     """
     coin = load_coin(coin_path or Path(data_dir) / "coin" / "COIN.json", subset="testing")
     store = open_store(data_dir, "coin", features)
     device = resolve_device(model, device)
-    if gamma_over not in ("ids", "texts"):
-        raise ValueError(f"gamma_over={gamma_over!r}; use 'ids' (the protocol) or 'texts'")
     label_ids = np.array(list(coin.labels))
-    texts = list(coin.labels.values())
-    label_emb = encode_texts(model, texts, batch_size=batch_size,
+    label_emb = encode_texts(model, list(coin.labels.values()), batch_size=batch_size,
                              device=device, progress=progress, desc="coin labels")
-    distinct = [texts.index(t) for t in dict.fromkeys(texts)] if gamma_over == "texts" else slice(None)
-    gamma = outside_threshold(label_emb[distinct])
+    gamma = outside_threshold(label_emb)
     kept, skipped = with_features(coin.videos, store, what="COIN test")
     segments_past_end = 0
     videos: list[tuple[CoinVideo, np.ndarray]] = []
@@ -157,6 +150,7 @@ def evaluate_segmentation(
         pred = label_with_outside(logits, gamma, label_ids)
         frames.append(pd.DataFrame({"video_id": video.video_id, "second": np.arange(len(pred)),
                                     "true": targets, "pred": pred,
+                                    "best": label_ids[np.asarray(logits).argmax(axis=1)],
                                     "max_logit": logits.max(dim=1).values.numpy()}))
     predictions = pd.concat(frames, ignore_index=True)
     true, pred = predictions["true"].to_numpy(), predictions["pred"].to_numpy()
@@ -166,15 +160,13 @@ def evaluate_segmentation(
         "benchmark": "coin",
         "protocol": "official: COIN testing subset, label set of the testing subset, 32-s windows "
                     "with 16-s stride, [CLS] masked, logits averaged over windows, Outside when "
-                    "the best logit <= gamma" + ("" if gamma_over == "ids" else
-                                                 " (diagnostic: gamma over distinct label texts)"),
+                    "the best logit <= gamma",
         "frame_accuracy": frame_accuracy(pred, true),
         "background_baseline": frame_accuracy(np.full_like(true, OUTSIDE), true),
         "mean_class_accuracy": float(np.mean(list(per_class.values()))),
         "per_class_accuracy": {str(k): v for k, v in per_class.items()},
         "predicted_outside_share": float(100.0 * np.mean(pred == OUTSIDE)),
         "gamma": gamma,
-        "gamma_over": gamma_over,
         "num_labels": len(label_ids),
         "num_videos_total": len(coin.videos),
         "num_videos": len(videos),
