@@ -351,9 +351,10 @@ if simulated:
 # How hard each benchmark is, in percent. **Chance** is what a scorer without information gets
 # (for COIN: labelling every second background, the strongest trivial baseline). The **oracle**
 # knows the true direction of every concept and scores a text by the sum of the directions its
-# words name against the stored, noisy features: the ceiling of a model that learned
-# word↔concept perfectly and nothing else. Every later chapter's number lies somewhere between
-# the two. Both run through the same official evaluators as the trained model
+# words name against the stored, noisy features: the score of a model that learned
+# word↔concept perfectly and nothing else. It is a reference, not a bound: a trained model can
+# beat it by using context or step order, and a benchmark whose oracle is not above chance cannot
+# tell any model from chance. Both run through the same official evaluators as the trained model
 # (`videoclip.sim.levels`: the oracle is a model whose embeddings are the true concept
 # directions; chance uses closed forms or seeded random embeddings).
 
