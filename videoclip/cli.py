@@ -23,8 +23,11 @@ from typing import Any
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     from videoclip.sim.config import PRESETS
 
-    p = sub.add_parser("simulate", help="write a simulated data root (features + captions + all benchmarks)",
-                       description="Write a simulated data root in the benchmarks' official formats.")
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated data root (features + captions + all benchmarks)",
+        description="Write a simulated data root in the benchmarks' official formats.",
+    )
     p.add_argument("--out", required=True, help="data root to write")
     p.add_argument("--preset", default="toy", choices=sorted(PRESETS))
     p.add_argument("--seed", type=int, default=0)
@@ -37,8 +40,9 @@ def _simulate(args: argparse.Namespace) -> int:
     from videoclip.sim.world import simulate
 
     overrides = {} if args.num_videos is None else {"num_videos": args.num_videos}
-    path = simulate(args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data,
-                    **overrides)
+    path = simulate(
+        args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data, **overrides
+    )
     sizes = json.loads((path / "world.json").read_text())["sizes"]
     print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     return 0
@@ -49,9 +53,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "pretrain", help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
+        "pretrain",
+        help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
         description="VideoCLIP pre-training. Any config field can be overridden: --key value or "
-                    "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.")
+        "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.",
+    )
     p.add_argument("--preset", help="YAML preset (flat parameters or sections)")
     p.add_argument("--resume", action="store_true", help="continue the run in run_dir")
     p.set_defaults(handler=_pretrain, takes_overrides=True)
@@ -68,7 +74,9 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     while i < len(items):
         item = items[i]
         if not item.startswith("--"):
-            raise ConfigError(f"unexpected argument {item!r}; overrides are --key value or --key=value")
+            raise ConfigError(
+                f"unexpected argument {item!r}; overrides are --key value or --key=value"
+            )
         if "=" in item:
             key, text = item[2:].split("=", 1)
             i += 1
@@ -87,8 +95,11 @@ def _pretrain(args: argparse.Namespace) -> int:
     overrides = _parse_overrides(args.overrides)
     if args.resume:
         overrides["resume"] = True
-    cfg = (PretrainConfig.from_yaml(args.preset, overrides) if args.preset
-           else PretrainConfig.from_dict(overrides, source="command line"))
+    cfg = (
+        PretrainConfig.from_yaml(args.preset, overrides)
+        if args.preset
+        else PretrainConfig.from_dict(overrides, source="command line")
+    )
     print(pretrain(cfg))
     return 0
 
@@ -98,17 +109,25 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="zero-shot evaluation of a model on one benchmark",
+        "evaluate",
+        help="zero-shot evaluation of a model on one benchmark",
         description="Zero-shot evaluation of a saved model (a save_pretrained directory, e.g. a run's "
-                    "final/) or of the released MMPT checkpoint on one benchmark of a data root "
-                    "(layout: book/paper_profile.md). Prints the results as JSON.")
-    p.add_argument("task", help="a benchmark: youcook2 | msrvtt | didemo | msrvtt-mc | coin | "
-                                "crosstask (the rows of videoclip/evaluation/registry.py)")
+        "final/) or of the released MMPT checkpoint on one benchmark of a data root "
+        "(layout: book/paper_profile.md). Prints the results as JSON.",
+    )
+    p.add_argument(
+        "task",
+        help="a benchmark: youcook2 | msrvtt | didemo | msrvtt-mc | coin | "
+        "crosstask (the rows of videoclip/evaluation/registry.py)",
+    )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="a save_pretrained directory")
     source.add_argument("--mmpt-checkpoint", type=Path, help="the released fairseq checkpoint")
-    p.add_argument("--backbone", default="bert-base-uncased",
-                   help="tokenizer/config source for --mmpt-checkpoint")
+    p.add_argument(
+        "--backbone",
+        default="bert-base-uncased",
+        help="tokenizer/config source for --mmpt-checkpoint",
+    )
     p.add_argument("--data-dir", type=Path, required=True, help="the data root")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", type=Path, default=None, help="write results with provenance here")
@@ -120,8 +139,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from videoclip.model import VideoCLIP
 
     evaluate = benchmark(args.task).evaluate
-    model = (VideoCLIP.from_pretrained(args.model) if args.model is not None
-             else VideoCLIP.from_mmpt_checkpoint(args.mmpt_checkpoint, backbone=args.backbone))
+    model = (
+        VideoCLIP.from_pretrained(args.model)
+        if args.model is not None
+        else VideoCLIP.from_mmpt_checkpoint(args.mmpt_checkpoint, backbone=args.backbone)
+    )
     results, _ = evaluate(model.eval(), args.data_dir, device=args.device, out_path=args.out)
     print(json.dumps(results, indent=2, default=str))
     return 0
@@ -132,22 +154,31 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "convert", help="the released MMPT checkpoint → save_pretrained directory",
-        description="Convert the released MMPT checkpoint into a save_pretrained directory (design §2).")
+        "convert",
+        help="the released MMPT checkpoint → save_pretrained directory",
+        description="Convert the released MMPT checkpoint into a save_pretrained directory (design §2).",
+    )
     p.add_argument("checkpoint", type=Path, help="the released checkpoint_best.pt")
     p.add_argument("out_dir", type=Path, help="directory to write (safetensors + config.json)")
-    p.add_argument("--backbone", default="bert-base-uncased",
-                   help="tokenizer/config source: a hub name or a local bert-base-uncased directory")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow arbitrary pickled objects in the checkpoint (only for files you trust)")
+    p.add_argument(
+        "--backbone",
+        default="bert-base-uncased",
+        help="tokenizer/config source: a hub name or a local bert-base-uncased directory",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow arbitrary pickled objects in the checkpoint (only for files you trust)",
+    )
     p.set_defaults(handler=_convert)
 
 
 def _convert(args: argparse.Namespace) -> int:
     from videoclip.model import VideoCLIP
 
-    model = VideoCLIP.from_mmpt_checkpoint(args.checkpoint, backbone=args.backbone,
-                                           trust_pickle=args.trust_pickle)
+    model = VideoCLIP.from_mmpt_checkpoint(
+        args.checkpoint, backbone=args.backbone, trust_pickle=args.trust_pickle
+    )
     model.save_pretrained(args.out_dir)
     print(f"wrote {args.out_dir}")
     return 0
@@ -169,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _is_user_error(err: BaseException) -> bool:
     """An error the package raises on purpose: one of its own classes, or a missing/existing file."""
-    return (type(err).__module__.startswith("videoclip")
-            or isinstance(err, (FileNotFoundError, FileExistsError)))
+    return type(err).__module__.startswith("videoclip") or isinstance(
+        err, (FileNotFoundError, FileExistsError)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
