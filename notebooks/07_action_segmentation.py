@@ -203,8 +203,6 @@ for name, res in coin.items():
         assert 0 <= res[key] <= 100, (name, key, res[key])
 assert abs(value - result["frame_accuracy"]) < 1e-9
 assert 0 < chance["coin"]["uniform_guess"] < 100 and 0 <= chance["coin"]["all_background"] <= 100
-if oracle is not None and oracle["coin"]["gamma"] < 1 - 1e-6:  # a degenerate γ makes no ceiling (printed above)
-    assert oracle["coin"]["frame_accuracy"] >= result["frame_accuracy"], (oracle["coin"], result["frame_accuracy"])
 ch.record("coin", coin["model"], coin["untrained"], headline="frame_accuracy",
           chance={**chance["coin"], "background_baseline_scored": result["background_baseline"]})
 ch.write(seed=seed)
