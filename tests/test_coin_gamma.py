@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,8 @@ def test_the_real_coin_taxonomy_repeats_25_label_texts(real_data_dir):
 class _TwoDimModel:
     """Texts embed by a fixed table; a second's token state is its feature's first two dims."""
 
-    TABLE = {"remove the tire": [2.0, 0.0], "pour water": [0.0, 1.5], "pour juice": [0.5, 0.6]}
+    TABLE: ClassVar[dict[str, list[float]]] = {"remove the tire": [2.0, 0.0], "pour water": [0.0, 1.5],
+                                               "pour juice": [0.5, 0.6]}
 
     def encode_texts(self, texts):
         return torch.tensor([self.TABLE[t] for t in texts])

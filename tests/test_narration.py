@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from videoclip.sim.config import make_config
-from videoclip.sim.taxonomy import make_step
-from videoclip.text import stem, words_of
-from videoclip.sim.video import StepSpan, Utterance
 from videoclip.sim.narration import CONNECTORS, ConceptSpeaker, Lexicon, TextGuard
+from videoclip.sim.taxonomy import make_step
+from videoclip.sim.video import StepSpan, Utterance
+from videoclip.text import stem, words_of
 
 
 def _span(caption: str) -> StepSpan:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from videoclip.sim.text_overlap import benchmark_texts, corpus_streams, exact_hits, ngram_overlap, overlap_table
+from videoclip.sim.text_overlap import (
+    benchmark_texts,
+    corpus_streams,
+    exact_hits,
+    ngram_overlap,
+    overlap_table,
+)
 
 
 def _root(tmp_path: Path) -> Path:

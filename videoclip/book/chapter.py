@@ -66,7 +66,7 @@ MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (
 
 
 #: How chapters 05-08 label the oracle row in tables.
-ORACLE_ROW = "oracle (concept ceiling)"
+ORACLE_ROW = "oracle (concept reference)"
 
 
 @dataclass

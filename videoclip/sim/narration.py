@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from videoclip.text import STOP_WORDS, stem, words_of
 from videoclip.sim.video import Utterance, dress
+from videoclip.text import STOP_WORDS, stem, words_of
 
 if TYPE_CHECKING:
     from videoclip.sim.config import SimConfig

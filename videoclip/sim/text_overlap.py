@@ -20,7 +20,6 @@ benchmark's text. See design §12.1.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path

@@ -52,7 +52,6 @@ from videoclip.sim.video import (
 )
 from videoclip.text import STOP_WORDS, words_of
 
-
 # --------------------------------------------------------------------------- helpers
 
 _ID_CHARS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
