@@ -127,15 +127,16 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
 
 
 def plan_runs(root: Path, preset: str, seeds: Sequence[int], *,
-              sweep_worlds: Mapping[float, Path] | None = None, sweep_preset: str | None = None
+              sweep_worlds: Mapping[float, Path] | None = None, sweep_preset: str | None = None,
+              sweep_seeds: Sequence[int] | None = None
               ) -> dict[tuple[Path, str, str, int], list[tuple[str, Any]]]:
     """Every pre-training run chapter 09 needs, each once, with what it serves.
 
     Keys are ``(data root, preset, row, seed)``; values list the uses: ``("main", None)`` for a
     row of Table 7 on ``root``, ``("sweep", (lag_scale, sampler))`` for a lag-sweep run (the
     :data:`SWEEP_ROWS` on each of ``sweep_worlds``, ``{lag scale: world}``, with
-    ``sweep_preset``). A run both need — the sweep's default world is ``root`` and the presets
-    match — is trained once and serves both.
+    ``sweep_preset`` and ``sweep_seeds``, default ``seeds``). A run both need — the sweep's
+    default world is ``root`` and the presets and seeds match — is trained once and serves both.
     """
     jobs: dict[tuple[Path, str, str, int], list[tuple[str, Any]]] = {}
     for row in ABLATIONS:
@@ -143,7 +144,7 @@ def plan_runs(root: Path, preset: str, seeds: Sequence[int], *,
             jobs.setdefault((root, preset, row, seed), []).append(("main", None))
     for scale, world in (sweep_worlds or {}).items():
         for sampler, row in SWEEP_ROWS.items():
-            for seed in seeds:
+            for seed in seeds if sweep_seeds is None else sweep_seeds:
                 jobs.setdefault((world, sweep_preset, row, seed), []).append(("sweep", (scale, sampler)))
     return jobs
 
