@@ -216,6 +216,11 @@ if simulated:
               "inconclusive, with this reason (a rule added after seeing results, design §12.3).")
     else:
         print(f"The oracle beats the all-background baseline by {margin:.1f} points: COIN can discriminate here.")
+for name in ("model", "untrained"):
+    d, lv = diagnosis[name], logits_vs_gamma[name]
+    print(f"{ROWS[name]}: γ {d['gamma']:.2f} is set by {'two ids with the same text' if d['pair_identical'] else 'two different texts'}"
+          f" ({d['pair'][2]!r}, {d['pair'][3]!r}); its best logit on step seconds reaches at most {lv['step_max']:.2f}, "
+          f"so {lv['step_above_gamma_%']:.1f}% of step seconds get a label.")
 print("What this implies for the paper's 58.9: the released checkpoint's label set is the testing subset's, which "
       "almost surely holds the duplicated texts above; any encoder then has γ at least the squared norm of a "
       "duplicated label's embedding, and if its per-second logits stay below that, every second is Outside and "
