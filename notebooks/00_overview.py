@@ -99,7 +99,7 @@ fig.tight_layout()
 # ### Rules changed after seeing results (recorded, not hidden)
 #
 # Two rules were added after a review of the first toy results, and are marked as such wherever
-# they act (design §12.3–12.4):
+# they act (design §13.3–13.4):
 #
 # * **A benchmark that cannot discriminate is excluded from the verdicts.** When the world's
 #   oracle does not beat the chance level by more than 5 points, no model can be told from
@@ -114,7 +114,7 @@ fig.tight_layout()
 # ### Predictions for world v2, written before its first run
 #
 # World v1 narrated the benchmarks' own step names and YouCook2's training sentences; world v2
-# (the default, design §12.1) narrates only the steps' concepts, in the words of real HowTo100M
+# (the default, design §13.1) narrates only the steps' concepts, in the words of real HowTo100M
 # ASR. Before any v2 world was generated:
 #
 # 1. **No benchmark sentence in the corpus.** Exact hits (benchmark texts of two words or more

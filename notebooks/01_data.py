@@ -95,7 +95,7 @@ display(inventory)
 # vector, blurred over about a second, plus noise correlated across seconds, and L2-normalised
 # like S3D (design §3). The narration speaks each step *loosely in time* — ahead of it, during
 # it, or after it — with filler talk, ASR errors, silent steps and YouTube-style rolling caption
-# lines. In world v2 (the default, design §12.1) a step is spoken from its **concepts**: each in a
+# lines. In world v2 (the default, design §13.1) a step is spoken from its **concepts**: each in a
 # word form of real HowTo100M ASR with that stem, in a random order, joined by spoken connectors;
 # never in the words of a benchmark's annotation. (World v1 paraphrased the step's own text, which
 # for CrossTask, COIN and YouCook2 *is* the benchmark's text.) Text and vision therefore share
@@ -369,7 +369,7 @@ if len(present) == len(counts):
         for row in flat.itertuples():
             print(f"{row.benchmark} {row.metric}: the oracle ({row.oracle:.1f}) is not above chance "
                   f"({row.chance:.1f}) by more than {DISCRIMINATION_MARGIN:g} points: this benchmark cannot "
-                  "tell a model from chance here, and the scorecard leaves it out of the verdicts (design §12.3).")
+                  "tell a model from chance here, and the scorecard leaves it out of the verdicts (design §13.3).")
         print(f"COIN: the oracle's γ (best similarity between two labels) is {oracle['coin']['gamma']:.3f}; "
               f"taking the best label on step seconds, without rejection, it is right on "
               f"{oracle['coin']['step_seconds_argmax_accuracy']:.1f}% of them.")

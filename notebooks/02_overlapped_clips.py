@@ -213,7 +213,7 @@ display(by_video.pivot(index="video seconds", columns="kind", values=["describes
 # happens). Small worlds that differ only in this knob (same seed, same videos and steps) are
 # generated and the same measurement repeated. This is **a check of the simulator, not
 # evidence** about overlapped clips: how often a pair is relevant follows from how the world
-# generates its narration (design §12.1), so the sweep shows what the lag knob does to the
+# generates its narration (design §13.1), so the sweep shows what the lag knob does to the
 # pairs a model will see. Whether overlap then *trains* better is the ablations chapter's lag
 # experiment.
 

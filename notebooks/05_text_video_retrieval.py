@@ -49,6 +49,8 @@ batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% intervals
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 
@@ -67,6 +69,7 @@ ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## YouCook2 and MSR-VTT (Table 1)
@@ -81,7 +84,7 @@ ROWS = {**chapter.MODEL_ROWS, "chance": "chance", "oracle": chapter.ORACLE_ROW}
 retrieval, predictions = {}, {}
 for benchmark in ("youcook2", "msrvtt"):
     kwargs = {"clip_list": youcook2_clip_list} if benchmark == "youcook2" else {}
-    for name, scorer in (("model", model), ("untrained", untrained)):
+    for name, scorer in chapter.scorers(model, untrained, milnce):
         retrieval[benchmark, name], predictions[benchmark, name] = evaluate_retrieval(
             scorer, root, benchmark=benchmark, batch_size=batch_size, **kwargs)
 for benchmark in ("youcook2", "msrvtt"):
@@ -90,6 +93,7 @@ for benchmark in ("youcook2", "msrvtt"):
           f"(skipped: {result['skipped'] or 'none'}); protocol — {result['protocol']}")
     display(chapter.comparison_table(
         {ROWS["model"]: result, ROWS["untrained"]: retrieval[benchmark, "untrained"],
+         ROWS["milnce"]: retrieval.get((benchmark, "milnce")),
          ROWS["chance"]: chance[benchmark], ROWS["oracle"]: oracle and oracle[benchmark]},
         ["R@1", "R@5", "R@10", "MdR"], benchmark=benchmark).round(1))
 
@@ -138,7 +142,8 @@ for benchmark in ("youcook2", "msrvtt"):
 # %%
 didemo, didemo_predictions = {}, {}
 for name, scorer, protocol in (("model", model, "official"), ("model original", model, "original"),
-                               ("untrained", untrained, "official")):
+                               ("untrained", untrained, "official"),
+                               *([("milnce", milnce, "official")] if milnce else [])):
     didemo[name], didemo_predictions[name] = evaluate_didemo(scorer, root, protocol=protocol,
                                                              batch_size=batch_size)
 for name in ("model", "model original"):
@@ -148,7 +153,8 @@ for name in ("model", "model original"):
 didemo_table = chapter.comparison_table(
     {f"{ROWS['model']}, official": didemo["model"],
      f"{ROWS['model']}, original code's protocol": didemo["model original"],
-     f"{ROWS['untrained']}, official": didemo["untrained"], ROWS["chance"]: chance["didemo"],
+     f"{ROWS['untrained']}, official": didemo["untrained"],
+     f"{ROWS['milnce']}, official": didemo.get("milnce"), ROWS["chance"]: chance["didemo"],
      ROWS["oracle"]: oracle and oracle["didemo"]},
     ["rank@1", "rank@5", "mIoU"], benchmark="didemo")
 display(didemo_table.round(1))

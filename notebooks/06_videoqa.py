@@ -46,6 +46,8 @@ device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% interval
 num_examples = 4  # questions shown in the table of confident mistakes
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 
@@ -66,6 +68,7 @@ ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## Accuracy (Table 3)
@@ -73,12 +76,13 @@ root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.mo
 # %%
 ROWS = chapter.MODEL_ROWS
 qa, qa_predictions = {}, {}
-for name, scorer in (("model", model), ("untrained", untrained)):
+for name, scorer in chapter.scorers(model, untrained, milnce):
     qa[name], qa_predictions[name] = evaluate_videoqa(scorer, root, batch_size=batch_size)
 print(f"{qa['model']['num_scored']} of {qa['model']['num_questions']} questions scored "
       f"(skipped: {qa['model']['skipped'] or 'none'}); protocol — {qa['model']['protocol']}")
 display(chapter.comparison_table(
-    {ROWS["model"]: qa["model"], ROWS["untrained"]: qa["untrained"], "chance": chance["msrvtt_mc"],
+    {ROWS["model"]: qa["model"], ROWS["untrained"]: qa["untrained"], ROWS["milnce"]: qa.get("milnce"),
+     "chance": chance["msrvtt_mc"],
      chapter.ORACLE_ROW: oracle and oracle["msrvtt_mc"]},
     ["accuracy"], benchmark="msrvtt_mc").round(1))
 
@@ -101,7 +105,7 @@ print(verdict["sentence"])
 # %%
 margins = {name: chapter.answer_margins(np.stack(qa_predictions[name]["scores"]),
                                        qa_predictions[name]["answer"].to_numpy())
-           for name in ("model", "untrained")}
+           for name in qa}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
 for ax, name in zip(axes, ("model", "untrained")):
     sns.histplot(margins[name], bins=30, ax=ax, color="tab:blue" if name == "model" else "tab:grey")

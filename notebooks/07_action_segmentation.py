@@ -55,6 +55,8 @@ seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% interval (over videos)
 num_classes_shown = 15  # labels with the most seconds in the per-class plot
 num_timelines = 3  # videos drawn as prediction-vs-truth timelines
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 from pathlib import Path
@@ -87,6 +89,7 @@ ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## Frame accuracy, γ and the all-background baseline (Table 4)
@@ -99,7 +102,7 @@ root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.mo
 # %%
 ROWS = chapter.MODEL_ROWS
 coin, coin_predictions = {}, {}
-for name, scorer in (("model", model), ("untrained", untrained)):
+for name, scorer in chapter.scorers(model, untrained, milnce):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)
 result = coin["model"]
 print(f"{result['num_videos']} of {result['num_videos_total']} test videos scored, {result['num_seconds']} "
@@ -107,7 +110,7 @@ print(f"{result['num_videos']} of {result['num_videos_total']} test videos score
       f"protocol — {result['protocol']}")
 num_true_classes = len(result["per_class_accuracy"])
 table = chapter.comparison_table(
-    {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"],
+    {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"], ROWS["milnce"]: coin.get("milnce"),
      "all background": {"frame_accuracy": result["background_baseline"],
                         "mean_class_accuracy": 100 / num_true_classes, "predicted_outside_share": 100.0},
      "chance (uniform guess)": {"frame_accuracy": chance["coin"]["uniform_guess"]},
@@ -164,7 +167,7 @@ fig.tight_layout()
 # with unit-norm embeddings (the oracle's) γ = 1, above every cosine a second can reach. The real
 # COIN taxonomy does this: below, the label texts it gives to more than one id, then those in this
 # benchmark's label set (the testing subset's labels), then what sets γ for each scorer, and where
-# each scorer's per-second best logits lie against its γ (`videoclip.book.coin_gamma`, design §12.3).
+# each scorer's per-second best logits lie against its γ (`videoclip.book.coin_gamma`, design §13.3).
 
 # %%
 real = resolve_real_dir(real_data_dir)
@@ -213,7 +216,7 @@ if simulated:
         print(f"The oracle's frame accuracy {coin['oracle']['frame_accuracy']:.1f} is within {DISCRIMINATION_MARGIN:g} "
               f"points of the all-background baseline {background:.1f}: under this protocol COIN cannot tell a model "
               "from background in this world. The scorecard leaves it out of prediction 4 and calls prediction 5 "
-              "inconclusive, with this reason (a rule added after seeing results, design §12.3).")
+              "inconclusive, with this reason (a rule added after seeing results, design §13.3).")
     else:
         print(f"The oracle beats the all-background baseline by {margin:.1f} points: COIN can discriminate here.")
 for name in ("model", "untrained"):

@@ -53,6 +53,8 @@ seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% interval (videos within tasks)
 timeline_task = ""  # task whose videos are drawn as alignment timelines ("" → the one with most test videos)
 num_timelines = 3  # videos drawn
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 
@@ -73,6 +75,7 @@ ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## Average recall (Table 5)
@@ -81,7 +84,8 @@ root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.mo
 ROWS = chapter.MODEL_ROWS
 crosstask, steps_predicted = {}, {}
 for name, scorer, split in (("model", model, "official"), ("model original", model, "original"),
-                            ("untrained", untrained, "official")):
+                            ("untrained", untrained, "official"),
+                            *([("milnce", milnce, "official")] if milnce else [])):
     crosstask[name], steps_predicted[name] = evaluate_step_localization(scorer, root, split=split,
                                                                         batch_size=batch_size)
 for name in ("model", "model original"):
@@ -91,7 +95,9 @@ for name in ("model", "model original"):
 display(chapter.comparison_table(
     {f"{ROWS['model']}, official split": crosstask["model"],
      f"{ROWS['model']}, original code's split": crosstask["model original"],
-     f"{ROWS['untrained']}, official split": crosstask["untrained"], "chance (random scores)": chance["crosstask"],
+     f"{ROWS['untrained']}, official split": crosstask["untrained"],
+     f"{ROWS['milnce']}, official split": crosstask.get("milnce"),
+     "chance (random scores)": chance["crosstask"],
      chapter.ORACLE_ROW: oracle and oracle["crosstask"]},
     ["recall"], benchmark="crosstask").round(1))
 

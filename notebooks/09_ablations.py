@@ -223,7 +223,7 @@ invalid = invalid_rows(spread.to_dict("index"))
 for row, reason in invalid.items():
     print(f"INVALID ON THIS BACKBONE: {row}: {reason}. Its numbers below measure the backbone, not the design "
           "choice; prediction 6 counts it as unclear. This rule (INVALID_SPREAD) was added after seeing "
-          "results (design §12.4).")
+          "results (design §13.4).")
 if not invalid:
     print(f"Every architecture row starts with a spread of at least {INVALID_SPREAD} on both sides: all rows valid.")
 

@@ -63,7 +63,7 @@ display(sources if len(sources) else "No chapter has written results yet: run ch
 # `chance` what a scorer without information gets (COIN: labelling every second background);
 # `oracle` the simulated world's concept oracle (no oracle on real data). All in percent.
 # `validity` says "ok", or why a benchmark cannot tell a model from chance here (its oracle is not
-# above chance: such a benchmark leaves the verdicts, design §12.3); `protocol` is the evaluation
+# above chance: such a benchmark leaves the verdicts, design §13.3); `protocol` is the evaluation
 # protocol the number was measured under (design §7, §11).
 
 # %%
@@ -113,7 +113,7 @@ else:
 #
 # Our mean over training seeds with its 95 % Student-t interval (chapter 09), beside the paper's
 # single run per row. `validity` marks a row that is invalid on this backbone (it starts
-# collapsed, design §12.4): its number measures the backbone, not the design choice.
+# collapsed, design §13.4): its number measures the backbone, not the design choice.
 
 # %%
 ablations = scorecard.ablation_scorecard(collected, level=level)
@@ -173,7 +173,7 @@ else:
 # ## Appendix: world v1 and world v2
 #
 # World v1 narrated the benchmarks' own step names and YouCook2's training sentences; world v2 (this
-# build's default) narrates only the steps' concepts (design §12.1, predictions in chapter 00). The
+# build's default) narrates only the steps' concepts (design §13.1, predictions in chapter 00). The
 # text overlap of both worlds' corpora with each benchmark (chapter 01), and the trained model's
 # zero-shot numbers of a v1 build when its results are at hand (`v1_results_dir`).
 

@@ -42,3 +42,11 @@ def tiny_backbone(smoke_world: Path, tmp_path_factory: pytest.TempPathFactory) -
 
     return write_tiny_backbone(tmp_path_factory.mktemp("tiny_backbone") / "tiny-bert",
                                smoke_world / "howto100m" / "caption.json")
+
+
+@pytest.fixture(scope="session")
+def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
+    """``(s3d_howto100m.pth, s3d_dict.npy)`` with random weights in the release's key layout."""
+    from videoclip.sim.media import random_s3d_files
+
+    return random_s3d_files(tmp_path_factory.mktemp("s3d"))

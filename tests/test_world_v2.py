@@ -1,4 +1,4 @@
-"""World v2 (design §12.1): only the narration changes, and it speaks no benchmark text."""
+"""World v2 (design §13.1): only the narration changes, and it speaks no benchmark text."""
 
 from __future__ import annotations
 

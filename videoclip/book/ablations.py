@@ -246,7 +246,7 @@ def initial_spread(data_root: str | Path, *, preset: str | Path, row: str, seed:
 #: A row whose untrained model embeds every input to nearly one vector — initial spread
 #: (:func:`embedding_spread`) below this on the video or the text side — starts at the collapsed
 #: point and measures the backbone, not the design choice: it is invalid on this backbone.
-#: A rule added after seeing results (design §12.4).
+#: A rule added after seeing results (design §13.4).
 INVALID_SPREAD = 0.05
 
 

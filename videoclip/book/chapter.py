@@ -52,8 +52,10 @@ __all__ = [
     "answer_margins",
     "benchmark_record",
     "comparison_table",
+    "milnce_baseline",
     "paper_numbers",
     "reference_levels",
+    "scorers",
     "setup_chapter",
     "standing",
     "task_recall_ci",
@@ -61,8 +63,9 @@ __all__ = [
     "write_chapter_results",
 ]
 
-# How chapters 05-08 label their two scorers in tables.
-MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+# How chapters 05-08 label their scorers in tables.
+MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)",
+              "milnce": "MIL-NCE (S3D features)"}
 
 
 #: How chapters 05-08 label the oracle row in tables.
@@ -145,6 +148,28 @@ def setup_chapter(name: str, *, data_root: str, work_dir: str, world_preset: str
           if simulated else "Real data root: no oracle row (real data has no ground-truth concepts).")
     return Chapter(name, work_dir, pretrain_preset, root, simulated, run_dir, device, model,
                    untrained, chance, oracle)
+
+
+def milnce_baseline(s3d_weights: str, s3d_dict: str, *, device: str):
+    """MIL-NCE's scorer on the stored S3D features (design §12), or None without weights.
+
+    The paper's tables carry a MIL-NCE row; the paper profile sets ``s3d_weights`` and
+    ``s3d_dict`` (``$VARS`` expanded) so that every zero-shot table computes it.
+    """
+    import os
+
+    if not s3d_weights:
+        print(f"{MODEL_ROWS['milnce']} row: not run (no s3d_weights; the paper profile sets it)")
+        return None
+    from videoclip.video.milnce import MilNCEScorer
+
+    return MilNCEScorer.from_milnce_checkpoint(os.path.expandvars(s3d_weights),
+                                               dict_path=os.path.expandvars(s3d_dict)).to(device)
+
+
+def scorers(model: Any, untrained: Any, milnce: Any = None) -> list[tuple[str, Any]]:
+    """``[(row key, scorer)]`` of a zero-shot table: the model, the untrained one, MIL-NCE if given."""
+    return [("model", model), ("untrained", untrained)] + ([("milnce", milnce)] if milnce else [])
 
 
 def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):

@@ -15,7 +15,7 @@ push every second under γ:
 :func:`duplicate_labels` finds the first, :func:`gamma_diagnosis` measures both on a label
 embedding, :func:`step_logit_summary` compares the per-second logits with γ and
 :func:`frame_accuracy_at` rescores the seconds under another threshold (γ over distinct texts, a
-diagnostic, not the protocol). Design §12.3.
+diagnostic, not the protocol). Design §13.3.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ BACKGROUND_TOLERANCE = 5.0
 
 #: A benchmark whose oracle does not beat its chance level (COIN: the all-background baseline) by
 #: more than this many points cannot tell a model from chance under its protocol: it leaves the
-#: verdicts, with the reason printed. A rule added after seeing results (design §12.3).
+#: verdicts, with the reason printed. A rule added after seeing results (design §13.3).
 DISCRIMINATION_MARGIN = 5.0
 
 
@@ -173,7 +173,7 @@ def non_discriminating(record: Mapping[str, Any], benchmark: str) -> str:
     there is no oracle to judge by: real data).
 
     It cannot when the oracle beats chance by :data:`DISCRIMINATION_MARGIN` points or less
-    (design §12.3): on COIN the γ rule can label every second Outside even for the oracle.
+    (design §13.3): on COIN the γ rule can label every second Outside even for the oracle.
     """
     headline = record.get("headline") or BENCHMARKS[benchmark].headline
     chance = _level(record.get("chance"), benchmark, headline, chance=True)
@@ -342,7 +342,7 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
     **supported** when all parts hold, **not supported** when one fails, else **inconclusive**.
     The evidence names runs that collapsed (:func:`videoclip.book.ablations.training_outcome`).
     A row in ``invalid`` (row → reason: it starts collapsed on this backbone) makes its part
-    "unclear", not "fails" — a rule changed after seeing results (design §12.4)."""
+    "unclear", not "fails" — a rule changed after seeing results (design §13.4)."""
     parts, evidence = [], []
     invalid = invalid or {}
     full = runs[runs.row == FULL] if "row" in runs else runs.iloc[0:0]
@@ -356,7 +356,7 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
         if row in invalid:
             parts.append("unclear")
             evidence.append(f"{name}: counted as unclear, {invalid[row]} (rule changed after seeing "
-                            "results, design §12.4)")
+                            "results, design §13.4)")
             continue
         diff = paired_differences(runs[runs.row.isin([FULL, row])], level=level).iloc[0]
         if np.isnan(spread):

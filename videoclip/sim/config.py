@@ -95,7 +95,7 @@ class SimConfig:
     # ---- narration (ASR)
     world_version: int = _knob(2, "narration",
         "2: a step is narrated from its concepts in the word forms of real HowTo100M ASR, never "
-        "from benchmark text; 1: from its own text, the benchmarks' (design §12.1)")
+        "from benchmark text; 1: from its own text, the benchmarks' (design §13.1)")
     lag_scale: float = _knob(1.0, "narration",
         "multiplies every lag; 0 puts each step's speech inside the step")
     lag_before_prob: float = _knob(0.45, "narration",

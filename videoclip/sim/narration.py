@@ -1,7 +1,7 @@
 """World v2's narration source: steps spoken from their concepts, never from benchmark text.
 
 World v1 spoke a step by paraphrasing its text, so the corpus said the benchmarks' own step names
-and captions. World v2 (design §12.1) speaks a step's *concepts* instead:
+and captions. World v2 (design §13.1) speaks a step's *concepts* instead:
 
 * :class:`Lexicon` — for each concept (a word stem, :func:`videoclip.text.stem`), the
   word forms an independent text source uses for it, with their frequencies: the real HowTo100M

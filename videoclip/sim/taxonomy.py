@@ -119,7 +119,7 @@ class Taxonomy:
     def annotation_texts(self) -> set[str]:
         """Every annotation text a benchmark of this taxonomy can show — step names, captions
         (YouCook2's training and validation sentences included), MSR-VTT and DiDeMo sentences —
-        and the open-domain sentences: the texts world v2 never speaks (design §12.1)."""
+        and the open-domain sentences: the texts world v2 never speaks (design §13.1)."""
         texts: set[str] = {*self.open_sentences, *self.msrvtt_distractors}
         for task in [*self.tasks, *self.youcook, *self.coin, *self.crosstask_primary]:
             texts.update(t for step in task.steps for t in (step.text, step.caption))

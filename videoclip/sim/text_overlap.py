@@ -15,7 +15,7 @@ that occur anywhere in the corpus and its **exact hits**: distinct texts whose w
 sequence (two words or more: a one-word text is a concept word, not a sentence) occurs
 contiguously in one video's stream. Shared unigrams are expected (text and
 video share concepts through words); shared whole sentences mean the narration speaks the
-benchmark's text. See design §12.1.
+benchmark's text. See design §13.1.
 """
 
 from __future__ import annotations

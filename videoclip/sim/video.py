@@ -279,7 +279,7 @@ def narrate(
     World v1 (``speaker=None``) speaks a step's own text (:func:`paraphrase`); world v2 passes a
     :class:`videoclip.sim.narration.ConceptSpeaker` (``full``/``bare`` words of a span) and a
     :class:`videoclip.sim.narration.TextGuard`, which drops utterances that spell a benchmark
-    text (their steps become unspoken). Design §12.1.
+    text (their steps become unspoken). Design §13.1.
     """
     planned = []
     for k, span in enumerate(spans):

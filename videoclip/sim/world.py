@@ -161,7 +161,7 @@ class _World:
             self.guard = TextGuard(taxonomy.annotation_texts())
 
     def narration_counts(self) -> dict[str, int]:
-        """World v2's text-source counts for world.json (design §12.1); empty for v1."""
+        """World v2's text-source counts for world.json (design §13.1); empty for v1."""
         if self.speaker is None:
             return {}
         return {"guarded_texts": self.guard.num_texts, "fallback_words": self.speaker.fallback_words,
