@@ -180,7 +180,7 @@ def read_utf8(path: Path, fix: str) -> str:
 
 
 def _unique(seen: dict[object, str], key: object, path: Path, at: str, what: str) -> None:
-    """Raise if ``key`` was seen before: a repeated row would count twice in the metric (design §13)."""
+    """Raise if ``key`` was seen before: a repeated row would count twice in the metric (design §14)."""
     if key in seen:
         raise AnnotationError(
             f"{path}, {at}: {what} repeats {seen[key]}; remove the duplicate row"

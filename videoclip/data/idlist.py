@@ -13,7 +13,7 @@ def read_id_list(path: str | Path, *, what: str, key: str) -> list[str]:
     """The ids of ``path`` in file order; blank lines skipped.
 
     A repeated id is an error, not a second video: it would train twice as often on one
-    video and, retrieved beside its own copy, put a false negative into its batch (design §13).
+    video and, retrieved beside its own copy, put a false negative into its batch (design §14).
 
     Args:
         path: the list file.

@@ -46,7 +46,7 @@ def checkpoint_dir(run_dir: Path) -> Path:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The checkpoint ``latest`` names; without the pointer (a save killed before it moved, or
     a copy that lost it), the newest complete ``step-*``: a step directory only appears, by
-    rename, once both of its files are written (design §13)."""
+    rename, once both of its files are written (design §14)."""
     pointer = checkpoint_dir(run_dir) / "latest"
     if not pointer.is_file():
         complete = sorted(p for p in checkpoint_dir(run_dir).glob("step-*")
