@@ -3,6 +3,7 @@
 Commands:
   simulate    write a simulated data root (features + captions + all benchmarks)
   pretrain    VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)
+  finetune    fine-tune a pre-trained model on one downstream task (torchrun for multi-GPU)
   evaluate    zero-shot evaluation of a model on one benchmark
   convert     the released MMPT checkpoint → save_pretrained directory
   notebooks   execute the book's notebooks (run | all | sync)
@@ -16,6 +17,7 @@ import sys
 COMMANDS = {
     "simulate": "videoclip.data.simulate",
     "pretrain": "videoclip.train",
+    "finetune": "videoclip.finetune.loop",
     "evaluate": "videoclip.evaluation.cli",
     "convert": "videoclip.checkpoint",
     "notebooks": "videoclip.notebooks",

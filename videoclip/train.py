@@ -82,6 +82,8 @@ __all__ = [
     "PretrainConfig",
     "RetrievalCfg",
     "RunCfg",
+    "SectionedConfig",
+    "build_optimizer",
     "main",
     "pretrain",
     "read_task_labels",
@@ -204,13 +206,6 @@ class RunCfg:
     prefetch: bool = True  # build the next batch in a background thread (pinned on CUDA)
 
 
-_SECTIONS: dict[str, type] = {
-    "model": ModelCfg,
-    "data": DataCfg,
-    "optim": OptimCfg,
-    "retrieval": RetrievalCfg,
-    "run": RunCfg,
-}
 _CHOICES = {
     "pooling": ("mean", "cls"),
     "sampler": ("overlap", "exact", "milnce"),
@@ -224,8 +219,86 @@ _CHOICES = {
 }
 
 
+class SectionedConfig:
+    """Flat-or-sectioned parsing for a dataclass whose fields are one dataclass per concern
+    (``PretrainConfig``, ``videoclip.finetune``'s config): unknown keys and wrong types raise
+    :class:`ConfigError` naming them."""
+
+    WHAT = "configuration"  # names the kind of parameter in error messages
+
+    @classmethod
+    def sections(cls) -> dict[str, type]:
+        """``{section name: its dataclass}``, from the fields' default factories."""
+        return {f.name: f.default_factory for f in dataclasses.fields(cls)}  # type: ignore[misc]
+
+    @classmethod
+    def keys(cls) -> dict[str, str]:
+        """Every flat key and the section that owns it."""
+        return {
+            f.name: section for section, sub in cls.sections().items() for f in dataclasses.fields(sub)
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> Any:
+        """Flat keys and/or ``{section: {key: value}}``; unknown keys raise :class:`ConfigError`."""
+        owner = cls.keys()
+        known = cls.sections()
+        sections: dict[str, dict[str, Any]] = {name: {} for name in known}
+        unknown = []
+        for key, value in values.items():
+            if key in known and isinstance(value, Mapping):
+                for sub_key, sub_value in value.items():
+                    if owner.get(sub_key) != key:
+                        unknown.append(f"{key}.{sub_key}")
+                    else:
+                        sections[key][sub_key] = sub_value
+            elif key in owner:
+                sections[owner[key]][key] = value
+            else:
+                unknown.append(key)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown {cls.WHAT} parameter(s) {sorted(unknown)}; known: {sorted(owner)}"
+            )
+        built = {}
+        for name, section_cls in known.items():
+            hints = get_type_hints(section_cls)
+            built[name] = section_cls(
+                **{
+                    key: _coerce(value, hints[key], f"{source}: {key}")
+                    for key, value in sections[name].items()
+                }
+            )
+        return cls(**built)
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | Path, overrides: Mapping[str, Any] | None = None
+    ) -> Any:
+        """A YAML preset (flat or sectioned), then ``overrides`` (flat) on top."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"preset {path} not found")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"{path}: a preset must be a mapping of parameters, got {type(values).__name__}"
+            )
+        flat = cls.from_dict(values, source=str(path)).flat()
+        flat.update(overrides or {})
+        return cls.from_dict(flat, source=f"{path} + overrides")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """``{section: {key: value}}`` (JSON-ready: tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def flat(self) -> dict[str, Any]:
+        """``{key: value}`` over all sections."""
+        return {k: v for section in dataclasses.asdict(self).values() for k, v in section.items()}
+
+
 @dataclass
-class PretrainConfig:
+class PretrainConfig(SectionedConfig):
     """All settings of a pre-training run, one dataclass per concern.
 
     Build it from flat notebook parameters or a YAML preset: :meth:`from_dict` takes flat keys
@@ -233,6 +306,7 @@ class PretrainConfig:
     wrong types raise :class:`ConfigError` naming them.
     """
 
+    WHAT = "pre-training"
     model: ModelCfg = field(default_factory=ModelCfg)
     data: DataCfg = field(default_factory=DataCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
@@ -240,7 +314,7 @@ class PretrainConfig:
     run: RunCfg = field(default_factory=RunCfg)
 
     def __post_init__(self) -> None:
-        for section in _SECTIONS:
+        for section in self.sections():
             for key, value in dataclasses.asdict(getattr(self, section)).items():
                 if key in _CHOICES and value not in _CHOICES[key]:
                     raise ConfigError(f"{key}={value!r}: choose one of {_CHOICES[key]}")
@@ -292,70 +366,6 @@ class PretrainConfig:
             raise ConfigError(
                 f"need lr > lr_end >= 0, got lr={self.optim.lr}, lr_end={self.optim.lr_end}"
             )
-
-    @staticmethod
-    def keys() -> dict[str, str]:
-        """Every flat key and the section that owns it."""
-        return {
-            f.name: section for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls)
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> PretrainConfig:
-        """Flat keys and/or ``{section: {key: value}}``; unknown keys raise :class:`ConfigError`."""
-        owner = cls.keys()
-        sections: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
-        unknown = []
-        for key, value in values.items():
-            if key in _SECTIONS and isinstance(value, Mapping):
-                for sub_key, sub_value in value.items():
-                    if owner.get(sub_key) != key:
-                        unknown.append(f"{key}.{sub_key}")
-                    else:
-                        sections[key][sub_key] = sub_value
-            elif key in owner:
-                sections[owner[key]][key] = value
-            else:
-                unknown.append(key)
-        if unknown:
-            raise ConfigError(
-                f"{source}: unknown pre-training parameter(s) {sorted(unknown)}; known: {sorted(owner)}"
-            )
-        built = {}
-        for name, section_cls in _SECTIONS.items():
-            hints = get_type_hints(section_cls)
-            built[name] = section_cls(
-                **{
-                    key: _coerce(value, hints[key], f"{source}: {key}")
-                    for key, value in sections[name].items()
-                }
-            )
-        return cls(**built)
-
-    @classmethod
-    def from_yaml(
-        cls, path: str | Path, overrides: Mapping[str, Any] | None = None
-    ) -> PretrainConfig:
-        """A YAML preset (flat or sectioned), then ``overrides`` (flat) on top."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"preset {path} not found")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(
-                f"{path}: a preset must be a mapping of parameters, got {type(values).__name__}"
-            )
-        flat = cls.from_dict(values, source=str(path)).flat()
-        flat.update(overrides or {})
-        return cls.from_dict(flat, source=f"{path} + overrides")
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """``{section: {key: value}}`` (JSON-ready: tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    def flat(self) -> dict[str, Any]:
-        """``{key: value}`` over all sections."""
-        return {k: v for section in dataclasses.asdict(self).values() for k, v in section.items()}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -785,11 +795,12 @@ def _save_checkpoint(
     ddp.barrier()
 
 
-def _config_differences(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:
+def _config_differences(saved: Mapping[str, Any], current: SectionedConfig) -> list[str]:
     saved_flat = {k: v for section in saved.values() for k, v in section.items()}
-    saved_flat = {**_LEGACY_VALUES, **saved_flat}
     now = current.to_dict()
     now_flat = {k: v for section in now.values() for k, v in section.items()}
+    legacy = {k: v for k, v in _LEGACY_VALUES.items() if k in now_flat}
+    saved_flat = {**legacy, **saved_flat}
     return [
         f"{key}: checkpoint {saved_flat.get(key)!r} vs now {now_flat.get(key)!r}"
         for key in sorted(set(saved_flat) | set(now_flat))
@@ -897,6 +908,34 @@ def build_model(cfg: ModelCfg) -> VideoCLIP:
     return model
 
 
+def build_optimizer(
+    model: torch.nn.Module, cfg: OptimCfg, total_steps: int
+) -> tuple[torch.optim.Adam, Any]:
+    """Adam and its schedule (SPEC §6, §10.0): linear warm-up over ``warmup_steps``, then
+    polynomial (power 1) decay to ``lr_end`` at ``total_steps``, as fairseq's ``polynomial_decay``."""
+    if total_steps <= cfg.warmup_steps:
+        raise ConfigError(
+            f"warmup_steps={cfg.warmup_steps} must be below the run's {total_steps} total "
+            f"steps; lower warmup_steps or train longer (num_epochs, total_steps)"
+        )
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=cfg.lr,
+        betas=cfg.adam_betas,
+        eps=cfg.adam_eps,
+        weight_decay=cfg.weight_decay,
+        fused=cfg.fused_optimizer,
+    )
+    scheduler = get_polynomial_decay_schedule_with_warmup(
+        optimizer,
+        num_warmup_steps=cfg.warmup_steps,
+        num_training_steps=total_steps,
+        lr_end=cfg.lr_end,
+        power=1.0,
+    )
+    return optimizer, scheduler
+
+
 def _use_bf16(precision: str, device: torch.device) -> bool:
     """Whether to autocast to bf16: ``"auto"`` does on CUDA only (on a CPU without AMX bf16
     matrix products measured slower than fp32, bench/RESULTS.md)."""
@@ -958,26 +997,7 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
     if cfg.run.compile:  # in place: the state dict keeps its names
         for tower in {model.text_encoder, model.video_tower}:  # one module when shared
             tower.compile(dynamic=True)
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=cfg.optim.lr,
-        betas=cfg.optim.adam_betas,
-        eps=cfg.optim.adam_eps,
-        weight_decay=cfg.optim.weight_decay,
-        fused=cfg.optim.fused_optimizer,
-    )
-    if total_steps <= cfg.optim.warmup_steps:
-        raise ConfigError(
-            f"warmup_steps={cfg.optim.warmup_steps} must be below the run's {total_steps} total "
-            f"steps; lower warmup_steps or train longer (num_epochs, total_steps)"
-        )
-    scheduler = get_polynomial_decay_schedule_with_warmup(
-        optimizer,
-        num_warmup_steps=cfg.optim.warmup_steps,
-        num_training_steps=total_steps,
-        lr_end=cfg.optim.lr_end,
-        power=1.0,
-    )
+    optimizer, scheduler = build_optimizer(model, cfg.optim, total_steps)
     torch.manual_seed(cfg.run.seed * 7919 + ddp.rank + 1)  # dropout: a stream per rank
 
     epoch, step_in_epoch, global_step, groups = 0, 0, 0, None

@@ -78,6 +78,9 @@ class SimConfig:
     # durations no longer than the upper bound are kept
     msrvtt_clips: int = 300  # MSR-VTT 1k-A test clips (real: 1,000); the MC test covers them all
     msrvtt_seconds: tuple[float, float] = (10.0, 30.0)  # MSR-VTT clips are 10–30 s
+    msrvtt_train_videos: int = 700  # MSRVTT_train.7k.csv (real: 7,010); fine-tuning (SPEC §10.2)
+    msrvtt_train_extra_videos: int = 200  # the 9k list's other videos (real: 1,990)
+    msrvtt_captions_per_video: int = 20  # MSRVTT_data.json holds 20 captions per video
     didemo_videos: int = 100  # DiDeMo test videos (real: 1,037 videos, 4,021 queries)
     coin_test_videos: int = 150  # COIN testing videos (real: 2,797)
     coin_train_videos: int = 30  # COIN training videos listed in COIN.json
@@ -149,7 +152,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "smoke": {
         "num_videos": 60, "pretrain_seconds": (20.0, 50.0), "tasks_per_domain": 4,
         "youcook_val_videos": 8, "youcook_train_videos": 2, "youcook_seconds": (40.0, 120.0),
-        "msrvtt_clips": 20, "didemo_videos": 8, "coin_test_videos": 12, "coin_train_videos": 3,
+        "msrvtt_clips": 20, "msrvtt_train_videos": 14, "msrvtt_train_extra_videos": 6,
+        "didemo_videos": 8, "coin_test_videos": 12, "coin_train_videos": 3,
         "coin_seconds": (30.0, 60.0), "crosstask_tasks": 2, "crosstask_val_per_task": 2,
         "crosstask_test_per_task": 4, "crosstask_related_videos": 2,
         "crosstask_seconds": (20.0, 40.0),
@@ -161,7 +165,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "paper": {
         "num_videos": 20000, "pretrain_seconds": (60.0, 300.0), "tasks_per_domain": 40,
         "youcook_val_videos": 457, "youcook_train_videos": 100, "youcook_seconds": (90.0, 600.0),
-        "msrvtt_clips": 1000, "didemo_videos": 1037, "coin_test_videos": 2797,
+        "msrvtt_clips": 1000, "msrvtt_train_videos": 7010, "msrvtt_train_extra_videos": 1990,
+        "didemo_videos": 1037, "coin_test_videos": 2797,
         "coin_train_videos": 200, "crosstask_val_per_task": 20, "crosstask_test_per_task": 94,
         "crosstask_related_videos": 200, "crosstask_seconds": (60.0, 300.0),
     },
@@ -477,6 +482,75 @@ def _msrvtt(world: _World) -> None:
     world.sizes["msrvtt"] = {"clips": len(rows), "mc_questions": len(mc_lines)}
 
 
+def _phrasings(first: str, second: str) -> list[str]:
+    """Ways annotators could word a clip showing ``first`` and ``second`` (no new words, so no
+    new concepts): each sentence, each cut before its place or object phrase, and both joined."""
+    out = [first, second, f"{first} and {second}"]
+    for text in (first, second):
+        words = text.split()
+        cut = next((i for i, w in enumerate(words) if i >= 3 and w in ("with", "in", "on")), None)
+        if cut is not None:
+            out.append(" ".join(words[:cut]))
+    return list(dict.fromkeys(out))
+
+
+def _msrvtt_train(world: _World, real_lists: dict[str, list[str]] | None) -> None:
+    """msrvtt/MSRVTT_train.7k.csv, MSRVTT_train.9k.csv, MSRVTT_data.json (captions), features.
+
+    The fine-tuning split (SPEC §10.2–10.3): the 7k list, and the 9k list = 7k plus videos of
+    the official test split outside the JSFusion 1k. Ids come from the real lists when given,
+    else ``video0..`` (7k) and ``video7010..`` (the rest). Each video shows two open-domain
+    events; its 20 captions are drawn from the phrasings of the two.
+    """
+    cfg, tax = world.cfg, world.tax
+    test_ids = {vid for vid, _, _ in tax.msrvtt}
+    if real_lists is not None:
+        seven = [v for v in real_lists["7k"] if v not in test_ids][: cfg.msrvtt_train_videos]
+        in_seven = set(real_lists["7k"])
+        extra = [v for v in real_lists["9k"] if v not in in_seven and v not in test_ids]
+        extra = extra[: cfg.msrvtt_train_extra_videos]
+    else:
+        seven = [f"video{i}" for i in range(cfg.msrvtt_train_videos)]
+        extra = [f"video{7010 + i}" for i in range(cfg.msrvtt_train_extra_videos)]
+    pool = tax.open_sentences
+    videos, sentences = [], []
+    for i, vid in enumerate(seven + extra):
+        rng = world.rng(7, i)
+        first, second = (pool[k] for k in rng.choice(len(pool), size=2, replace=False))
+        duration = round(float(rng.uniform(*cfg.msrvtt_seconds)), 2)
+        concepts = tuple(dict.fromkeys(make_step(first).concepts + make_step(second).concepts))
+        events = [(0.0, duration, concepts)]
+        if rng.random() < cfg.msrvtt_extra_event_prob:
+            other = make_step(pool[int(rng.integers(len(pool)))])
+            start = float(rng.uniform(0, duration / 2))
+            events.append((start, start + duration * float(rng.uniform(0.3, 0.5)), other.concepts))
+        world.features("msrvtt", vid, rng, duration, events, "open", talking_head=False)
+        phrasings = _phrasings(first, second)
+        videos.append({"video_id": vid, "split": "train" if i < len(seven) else "test",
+                       "start time": 0.0, "end time": duration})
+        for _ in range(cfg.msrvtt_captions_per_video):
+            sentences.append({"caption": phrasings[int(rng.integers(len(phrasings)))],
+                              "video_id": vid, "sen_id": len(sentences)})
+    _write_csv(world.out / "msrvtt" / "MSRVTT_train.7k.csv", [[v] for v in seven], ["video_id"])
+    _write_csv(world.out / "msrvtt" / "MSRVTT_train.9k.csv", [[v] for v in seven + extra],
+               ["video_id"])
+    _write_json(world.out / "msrvtt" / "MSRVTT_data.json", {"videos": videos, "sentences": sentences})
+    world.sizes["msrvtt_train"] = {"train_7k": len(seven), "train_9k": len(seven) + len(extra),
+                                   "captions": len(sentences),
+                                   "ids": "real lists" if real_lists is not None else "procedural"}
+
+
+def _read_msrvtt_lists(real_data_dir: str | Path | None) -> dict[str, list[str]] | None:
+    """The real ``MSRVTT_train.{7k,9k}.csv`` ids, when both files are at hand."""
+    if real_data_dir is None:
+        return None
+    paths = {k: Path(real_data_dir) / "msrvtt" / f"MSRVTT_train.{k}.csv" for k in ("7k", "9k")}
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    return {k: [r["video_id"] for r in csv.DictReader(p.read_text().splitlines())]
+            for k, p in paths.items()}
+
+
 def _true_moment(times: list[list[int]]) -> tuple[int, int]:
     """The moment most annotators marked (first among ties)."""
     counts = Counter(tuple(t) for t in times)
@@ -657,6 +731,7 @@ def simulate(
     _didemo(world)
     _coin(world)
     _crosstask(world)
+    _msrvtt_train(world, _read_msrvtt_lists(real_data_dir))  # last: the other files stay as they were
     truth["concepts"] = np.array(world.space.names)
     truth["directions"] = world.space.directions.astype(np.float16)
     _write_npz(out / "world_truth.npz", truth)
