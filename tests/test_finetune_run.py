@@ -21,7 +21,7 @@ from videoclip.evaluation.common import open_store
 from videoclip.finetune.evaluate import evaluate_coin_head
 from videoclip.finetune.examples import load_training_set
 from videoclip.finetune.heads import HEAD_FILE, LOSSES, CoinHead, FinetuneModule, load_head
-from videoclip.finetune.loop import BENCHMARK_DIR, FinetuneConfig, finetune, main
+from videoclip.finetune.loop import BENCHMARK_DIR, FinetuneConfig, finetune, load_preset, main
 from videoclip.finetune.selection import select_epoch, selections
 from videoclip.model import VideoCLIP
 from videoclip.train import ConfigError
@@ -128,6 +128,17 @@ def test_command_line_with_a_per_task_preset(world, init, tmp_path, capsys):
     assert results["config"]["task"]["loss"] == "t2v"
     with pytest.raises(ConfigError, match="no section for task 'coin'"):
         main(["coin", "--preset", str(preset), "--run_dir", str(tmp_path / "other")])
+
+
+@pytest.mark.parametrize("profile", ["smoke", "toy", "paper"])
+def test_shipped_presets_parse_for_every_task(profile):
+    path = Path(__file__).resolve().parent.parent / "params" / "finetune" / f"{profile}.yaml"
+    for task, loss in LOSSES.items():
+        cfg = load_preset(path, {"task": task})
+        assert (cfg.task.task, cfg.task.loss) == (task, loss)
+    if profile == "paper":
+        cfg = load_preset(path, {"task": "msrvtt"})
+        assert (cfg.task.batch_size, cfg.optim.num_epochs, cfg.optim.warmup_steps) == (224, 10, 122)
 
 
 def test_bad_configurations_are_clear_errors(tmp_path):

@@ -123,7 +123,7 @@ def one_way_contrastive_loss(
     the ``B`` of the batch, ``CE(text_emb @ video_emb.T, arange(B))``. ``"v2t"``
     (``V2TContraLoss``, MSR-VTT QA): each video picks its text, ``CE(video_emb @ text_emb.T,
     arange(B))``. Raw dot products (τ = 1), mean over the ``B`` rows; no second direction,
-    unlike pre-training's :func:`contrastive_loss` (design §fine-tuning).
+    unlike pre-training's :func:`contrastive_loss` (design §11, fine-tuning).
 
     Args:
         video_emb, text_emb: ``(B, D)``; row ``i`` of each is pair ``i``.

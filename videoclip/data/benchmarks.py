@@ -279,7 +279,7 @@ def load_youcook2_train(data_dir: str | Path) -> list[TextVideoPair]:
     subset of ``youcookii_annotations_trainval.json``, in file order (videos, then segments).
 
     The original reads HowTo100M's ``youcook_train.pkl`` (9,473 clips of the videos it had
-    features for), which is not public here; its clips are these segments (design §fine-tuning).
+    features for), which is not public here; its clips are these segments (design §11, fine-tuning).
     Texts are the annotation sentences (``use_annotation_text: true``).
     """
     return _youcook2_segments(Path(data_dir), "training")

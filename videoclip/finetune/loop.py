@@ -18,7 +18,7 @@ A run directory holds ``log.jsonl`` (``start``/``resume``, one ``step`` per upda
 ``coin_head.safetensors`` for COIN) and ``results.json`` (every epoch's test metrics, both
 selections, the paper's numbers, the cost; with provenance).
 
-Deviations (book design §fine-tuning): bf16 autocast on CUDA instead of fp16 with loss scaling;
+Deviations (book design §11, fine-tuning): bf16 autocast on CUDA instead of fp16 with loss scaling;
 the last partial batch of an epoch's shuffled batch order waits under DDP (each process gets
 ``len(batches) // world_size``); YouCook2 trains on the official JSON's training segments
 (``youcook_train.pkl`` is not public).
@@ -378,5 +378,6 @@ def load_preset(path: str | Path, overrides: Mapping[str, Any]) -> FinetuneConfi
     task = overrides.get("task", values.get("task", TaskCfg.task))
     if task not in per_task and per_task:
         raise ConfigError(f"{path}: no section for task {task!r} under tasks: (has {sorted(per_task)})")
-    flat = FinetuneConfig.from_dict({**values, **per_task.get(task, {})}, source=str(path)).flat()
+    section = {**values, **per_task.get(task, {}), "task": task}  # the task first: it sets the loss
+    flat = FinetuneConfig.from_dict(section, source=str(path)).flat()
     return FinetuneConfig.from_dict({**flat, **overrides}, source=f"{path} + overrides")

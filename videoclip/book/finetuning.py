@@ -1,0 +1,145 @@
+"""The fine-tuning chapter's code: cached fine-tuning runs, zero-shot beside fine-tuned, tables.
+
+Runs live under ``work_dir/runs/finetune-<task>-<hash of the settings>``, trained once and then
+reused (a killed run resumes), as :func:`videoclip.workspace.ensure_pretrained` keeps pre-training
+runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from videoclip.evaluation.crosstask import evaluate_step_localization
+from videoclip.evaluation.retrieval import evaluate_retrieval
+from videoclip.evaluation.segmentation import evaluate_segmentation
+from videoclip.evaluation.videoqa import evaluate_videoqa
+from videoclip.finetune.loop import FinetuneConfig, finetune, load_preset
+from videoclip.finetune.selection import PRIMARY_METRIC
+from videoclip.paper import FINETUNED, PAPER_ZERO_SHOT
+from videoclip.stats import mean_ci
+from videoclip.workspace import settings_key
+
+__all__ = ["PAPER_NAMES", "cost_table", "ensure_finetuned", "selection_table", "summary_table",
+           "zero_shot"]
+
+#: Each fine-tuning task's benchmark and headline metric in the paper's zero-shot table.
+PAPER_NAMES = {"youcook2": ("YouCook2", "R@1"), "msrvtt": ("MSR-VTT", "R@1"),
+               "msrvtt-qa": ("MSR-VTT MC", "accuracy"), "coin": ("COIN", "frame accuracy"),
+               "crosstask": ("CrossTask", "recall")}
+_RUN_ONLY = ("run_dir", "resume", "progress", "stop_after_steps", "keep_checkpoints",
+             "checkpoint_every", "device", "prefetch")
+
+
+def ensure_finetuned(work_dir: str | Path, task: str, *, init: str | Path, data_root: str | Path,
+                     preset: str | Path, **overrides: Any) -> Path:
+    """The run directory of a fine-tuning run with these settings, trained once, then reused.
+
+    Args:
+        work_dir: the notebooks' artefact directory.
+        task: one of the five fine-tuning tasks.
+        init: the pre-trained model directory (a pre-training run's ``final/``).
+        data_root: the data root (official formats).
+        preset: a ``params/finetune/*.yaml`` preset (shared keys plus a section per task).
+        overrides: flat fine-tuning keys on top (e.g. ``seed``).
+    """
+    values = {"task": task, "init": str(Path(init).resolve()),
+              "data_dir": str(Path(data_root).resolve()), **overrides}
+    flat = load_preset(preset, values).flat()
+    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY})
+    run_dir = Path(work_dir).resolve() / "runs" / f"finetune-{task}-{key}"
+    if not (run_dir / "results.json").exists():
+        finetune(FinetuneConfig.from_dict({**flat, "run_dir": str(run_dir), "resume": True,
+                                           "progress": False}))
+    if (run_dir / "checkpoints").exists():  # a finished run needs only final/ and its results
+        shutil.rmtree(run_dir / "checkpoints")
+    return run_dir
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """A finished run's ``results.json`` results."""
+    return json.loads((Path(run_dir) / "results.json").read_text())["results"]
+
+
+def zero_shot(task: str, model: Any, data_root: str | Path, *, batch_size: int = 64,
+              device: Any = None) -> dict[str, Any]:
+    """The zero-shot results of ``model`` on the task's test set (SPEC §7). CrossTask uses the
+    original's split, the complement of its fine-tuning videos, so both rows share a test set."""
+    evaluators = {
+        "youcook2": partial(evaluate_retrieval, benchmark="youcook2"),
+        "msrvtt": partial(evaluate_retrieval, benchmark="msrvtt"),
+        "msrvtt-qa": evaluate_videoqa,
+        "coin": evaluate_segmentation,
+        "crosstask": partial(evaluate_step_localization, split="original"),
+    }
+    results, _ = evaluators[task](model, data_root, batch_size=batch_size, device=device,
+                                  progress=False)
+    return results
+
+
+def _interval(values: Sequence[float]) -> str:
+    ci = mean_ci(values)
+    if ci["n"] == 1:
+        return f"{ci['mean']:.1f} (1 seed)"
+    return f"{ci['mean']:.1f} [{ci['ci_low']:.1f}, {ci['ci_high']:.1f}]"
+
+
+def summary_table(zero: Mapping[str, Mapping[str, Any]],
+                  runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per task: the paper's zero-shot and fine-tuned numbers, ours zero-shot, and ours
+    fine-tuned under each selection rule (mean over seeds, 95% Student-t interval), and the gap
+    the test-set selection adds over the last epoch (per-seed differences)."""
+    rows = []
+    for task, results in runs.items():
+        metric = PRIMARY_METRIC[task]
+        chosen = {rule: [r["selection"][rule]["metrics"][metric] for r in results]
+                  for rule in ("test_selection", "last_epoch")}
+        gaps = [a - b for a, b in zip(chosen["test_selection"], chosen["last_epoch"])]
+        rows.append({
+            "task": task, "metric": metric,
+            "paper zero-shot": PAPER_ZERO_SHOT[PAPER_NAMES[task]],
+            "paper fine-tuned": FINETUNED[task][metric],
+            "ours zero-shot": round(float(zero[task][metric]), 1),
+            "ours fine-tuned, test-set selection": _interval(chosen["test_selection"]),
+            "ours fine-tuned, last epoch": _interval(chosen["last_epoch"]),
+            "selection gain (test-set − last)": _interval(gaps),
+            "seeds": len(results),
+        })
+    return pd.DataFrame(rows).set_index("task")
+
+
+def selection_table(runs: Mapping[str, Sequence[Mapping[str, Any]]],
+                    seeds: Sequence[int]) -> pd.DataFrame:
+    """Per task and seed: the epoch each rule picks and its headline metric."""
+    rows = []
+    for task, results in runs.items():
+        metric = PRIMARY_METRIC[task]
+        for seed, r in zip(seeds, results):
+            picked = r["selection"]
+            rows.append({"task": task, "seed": seed, "metric": metric,
+                         "test-set rule": picked["test_selection"]["rule"],
+                         "epoch (test-set)": picked["test_selection"]["epoch"],
+                         "value (test-set)": picked["test_selection"]["metrics"][metric],
+                         "epoch (last)": picked["last_epoch"]["epoch"],
+                         "value (last)": picked["last_epoch"]["metrics"][metric]})
+    return pd.DataFrame(rows).set_index(["task", "seed"])
+
+
+def cost_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
+    """Per task: updates, training and per-epoch scoring seconds per run (mean over seeds)."""
+    rows = []
+    for task, results in runs.items():
+        costs = [r["cost"] for r in results]
+        rows.append({"task": task, "training items": costs[0]["num_items"],
+                     "updates per run": costs[0]["steps"],
+                     "train s per run": sum(c["train_seconds"] for c in costs) / len(costs),
+                     "scoring s per run": sum(c["eval_seconds"] for c in costs) / len(costs),
+                     "runs": len(costs)})
+    table = pd.DataFrame(rows).set_index("task")
+    return table.round(1)
