@@ -7,12 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import os
+
 import numpy as np
 import pytest
 import safetensors.torch
 import torch
+import torch.multiprocessing as mp
 import yaml
-from test_train import write_tiny_backbone
+from test_train import _free_port, write_tiny_backbone
 
 from videoclip.data.benchmarks import load_coin
 from videoclip.data.features import open_feature_store
@@ -192,3 +195,25 @@ def test_coin_head_evaluator_is_the_argmax_of_the_head_over_all_classes(world):
     assert results["num_classes"] == 779 and results["paper"] == {"frame_accuracy": 68.7}
     true = predictions["true"].to_numpy()
     assert results["background_baseline"] == pytest.approx(100 * np.mean(true == 0))
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, values: dict) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    finetune(values)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu_with_gloo(world, init, tmp_path):
+    """COIN (its text tower gets no gradient: DDP must allow unused parameters), 2 processes."""
+    values = config(world, init, tmp_path / "run", "coin", num_epochs=1, eval_every_epoch=True)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), values), nprocs=2, join=True)
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    log = [json.loads(line) for line in lines]
+    assert log[0]["world_size"] == 2 and log[0]["steps_per_epoch"] == 1  # 3 videos, 2 processes
+    assert [r["type"] for r in log].count("epoch_eval") == 1  # rank 0 scores
+    state = torch.load(tmp_path / "run" / "checkpoints" / "step-00000001" / "trainer_state.pt",
+                       weights_only=True)
+    assert state["world_size"] == 2 and len(state["rng"]) == 2
+    assert (tmp_path / "run" / "final" / HEAD_FILE).is_file()

@@ -22,12 +22,16 @@ from videoclip.evaluation.segmentation import evaluate_segmentation
 from videoclip.evaluation.videoqa import evaluate_videoqa
 from videoclip.finetune.loop import FinetuneConfig, finetune, load_preset
 from videoclip.finetune.selection import PRIMARY_METRIC
-from videoclip.paper import FINETUNED, PAPER_ZERO_SHOT
+from videoclip.paper import FINETUNED, PAPER_TABLE, PAPER_ZERO_SHOT
+from videoclip.provenance import write_results
 from videoclip.stats import mean_ci
 from videoclip.workspace import settings_key
 
-__all__ = ["PAPER_NAMES", "cost_table", "ensure_finetuned", "selection_table", "summary_table",
-           "zero_shot"]
+__all__ = ["CHAPTER", "PAPER_NAMES", "cost_table", "ensure_finetuned", "finetuned_scorecard",
+           "selection_table", "summary_table", "write_results_file", "zero_shot"]
+
+#: The chapter whose results file (``results.finetuned``) the scorecard's fine-tuned rows read.
+CHAPTER = "13_finetuning"
 
 #: Each fine-tuning task's benchmark and headline metric in the paper's zero-shot table.
 PAPER_NAMES = {"youcook2": ("YouCook2", "R@1"), "msrvtt": ("MSR-VTT", "R@1"),
@@ -143,3 +147,47 @@ def cost_table(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> pd.DataFrame:
                      "runs": len(costs)})
     table = pd.DataFrame(rows).set_index("task")
     return table.round(1)
+
+
+def write_results_file(work_dir: str | Path, zero: Mapping[str, Mapping[str, Any]],
+                       runs: Mapping[str, Sequence[Mapping[str, Any]]], seeds: Sequence[int], *,
+                       config: Mapping[str, Any]) -> Path:
+    """``work_dir/results/13_finetuning.json``: per task the headline metric, the zero-shot
+    value, each seed's two selections and cost, and the paper's numbers (key ``finetuned``, so
+    the zero-shot scorecard, which reads ``benchmarks``, passes it by)."""
+    records = {}
+    for task, results in runs.items():
+        metric = PRIMARY_METRIC[task]
+        records[task] = {
+            "headline": metric, "zero_shot": float(zero[task][metric]),
+            "seeds": [{"seed": s, "selection": r["selection"], "cost": r["cost"]}
+                      for s, r in zip(seeds, results)],
+            "paper": {"zero_shot": PAPER_ZERO_SHOT[PAPER_NAMES[task]], "finetuned": FINETUNED[task]}}
+    path = Path(work_dir) / "results" / f"{CHAPTER}.json"
+    return write_results(path, {"chapter": CHAPTER, "finetuned": records}, config=dict(config))
+
+
+def finetuned_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The paper's fine-tuned rows beside ours, for the scorecard: one row per task and selection
+    rule — ``table``, ``benchmark``, ``metric``, ``paper``, ``ours`` (mean over seeds and 95%
+    interval), ``seeds``, ``selection`` (the rule's label), ``profile`` (the fine-tuning preset).
+    ``collected`` is :func:`videoclip.scorecard.collect_results`' output; "not run" rows when the
+    fine-tuning chapter has not run."""
+    payload = collected.get(CHAPTER)
+    rows = []
+    for task, (bench, _) in PAPER_NAMES.items():
+        metric = PRIMARY_METRIC[task]
+        base = {"table": PAPER_TABLE[bench], "benchmark": bench, "metric": metric,
+                "paper": FINETUNED[task][metric]}
+        record = (payload or {}).get("results", {}).get("finetuned", {}).get(task)
+        if record is None:
+            rows.append({**base, "ours": "not run"})
+            continue
+        preset = Path(payload.get("config", {}).get("finetune_preset", "?")).stem
+        for rule in ("test_selection", "last_epoch"):
+            values = [s["selection"][rule]["metrics"][metric] for s in record["seeds"]]
+            rows.append({**base, "ours": _interval(values), "seeds": len(values),
+                         "selection": record["seeds"][0]["selection"][rule]["label"],
+                         "profile": preset})
+    return pd.DataFrame(rows).reindex(columns=["table", "benchmark", "metric", "paper", "ours",
+                                               "seeds", "selection", "profile"])
