@@ -72,12 +72,12 @@ import seaborn as sns
 import torch
 from IPython.display import display
 
-from videoclip.analysis import has_world_truth
 from videoclip.book import finetuning as ft
+from videoclip.book.workspace import ensure_pretrained, resolve_data_root
 from videoclip.finetune.selection import LABELS, ORIGINAL_RULE, PRIMARY_METRIC
 from videoclip.model import VideoCLIP
+from videoclip.sim.truth import has_world_truth
 from videoclip.train import read_log
-from videoclip.workspace import ensure_pretrained, resolve_data_root
 
 sns.set_theme(style="whitegrid")
 CHAPTER = "13_finetuning"
@@ -198,6 +198,8 @@ print(f"All {sum(len(v) for v in runs.values())} runs: {total / 60:.1f} min of t
 # %% [markdown]
 # ## Deviations and open questions
 #
+# Listed with their reasons in design §11.11; in short:
+#
 # * **YouCook2 training clips** are the training segments of the official annotation file: the
 #   original's `youcook_train.pkl` (9,473 clips with features) is not public.
 # * **bf16 instead of fp16** with loss scaling on a GPU; fp32 on a CPU.
@@ -206,7 +208,11 @@ print(f"All {sum(len(v) for v in runs.values())} runs: {total / 60:.1f} min of t
 # * **GPUs for COIN** (2 or 8, design §10.7 Q2) change its number of updates fourfold; the paper
 #   preset leaves it to `torchrun`.
 # * The toy preset differs from the paper's settings where a CPU forces it, each change marked in
-#   `params/finetune/toy.yaml`.
+#   `params/finetune/toy.yaml`: fewer epochs, a subset of the MSR-VTT and CrossTask training
+#   videos, batches of 32 pairs, the toy pre-training's learning rate.
+#
+# The paper's rows and ours also go to the scorecard (`videoclip.book.finetuning.finetuned_scorecard`
+# reads this chapter's results file): paper number, ours under each selection rule, the profile.
 
 # %% [markdown]
 # ## Checks and results file

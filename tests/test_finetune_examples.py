@@ -1,4 +1,4 @@
-"""Fine-tuning examples (SPEC §10): COIN windows and targets, the CrossTask split, fixed batches,
+"""Fine-tuning examples (design §10): COIN windows and targets, the CrossTask split, fixed batches,
 the training lists — against hand-made cases, a naive reading of the original's rule, and the
 real annotation files (``realdata``)."""
 
@@ -35,7 +35,7 @@ from videoclip.finetune.examples import (
 
 
 def naive_coin_windows(num_seconds, segments, window=32, stride=8):
-    """The original's per-window construction as SPEC §10.4 words it, one window at a time."""
+    """The original's per-window construction as design §10.4 words it, one window at a time."""
     out = []
     for ws in range(0, num_seconds, stride):
         length = min(num_seconds - ws, window)
@@ -160,7 +160,7 @@ def test_crosstask_training_split_on_the_real_release(real_data_dir):
     data = load_crosstask(real_data_dir)
     assert skipped == {}
     assert len(train) == 540  # 30 per primary task (paper A.1)
-    assert len(test) == 1850  # SPEC §10.5: every feature present
+    assert len(test) == 1850  # design §10.5: every feature present
     assert {i.task for i in train} == set(data.tasks)
     val = {v for vs in data.val_videos.values() for v in vs}
     assert not val & {i.video_id for i in train + test}
@@ -191,4 +191,4 @@ def test_training_lists_on_the_real_files(real_data_dir):
     mc = {q.video_id for q in load_msrvtt_mc(real_data_dir)}
     assert not jsfusion & set(nine)  # retrieval fine-tuning never sees its test videos
     assert not mc & set(seven)  # QA fine-tuning (7k) never sees a multiple-choice video
-    assert len(mc & set(nine)) == 1990  # ... which the 9k list would (SPEC §10.3)
+    assert len(mc & set(nine)) == 1990  # ... which the 9k list would (design §10.3)

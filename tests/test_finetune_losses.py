@@ -1,4 +1,4 @@
-"""The fine-tuning losses (SPEC §10.1–10.5) against naive per-row loops."""
+"""The fine-tuning losses (design §10.1–10.5) against naive per-row loops."""
 
 from __future__ import annotations
 

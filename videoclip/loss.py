@@ -27,7 +27,7 @@ def _check_pair(video_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
 def contrastive_loss(
     video_emb: torch.Tensor, text_emb: torch.Tensor, *, temperature: float = 1.0
 ) -> torch.Tensor:
-    """Symmetric InfoNCE over the in-batch video-text logit matrix (SPEC §1, Paper: §3.2).
+    """Symmetric InfoNCE over the in-batch video-text logit matrix (design §1, Paper: §3.2).
 
     ``logits_v2t = video_emb @ text_emb.T / temperature``; pair ``i`` is the positive of row
     ``i`` and the other ``B - 1`` pairs of the batch are its negatives. The loss is the
@@ -62,7 +62,7 @@ def mil_nce_loss(
 ) -> torch.Tensor:
     """MIL-NCE (Miech et al., CVPR 2020, Eq. 1) with a bag of positive texts per video clip.
 
-    VideoCLIP's "MIL-NCE clips and loss" ablation (Paper: Table 7; SPEC §4). With scores
+    VideoCLIP's "MIL-NCE clips and loss" ablation (Paper: Table 7; design §4). With scores
     ``s[i, j] = video_emb[i] · text_emb[j] / temperature`` and the bag of clip ``i``,
     ``P_i = {j : bag[j] == i}``, the loss of clip ``i`` is::
 
@@ -117,13 +117,13 @@ def mil_nce_loss(
 def one_way_contrastive_loss(
     video_emb: torch.Tensor, text_emb: torch.Tensor, *, direction: str
 ) -> torch.Tensor:
-    """One direction of the in-batch contrastive loss: fine-tuning's retrieval losses (SPEC §10.1–10.3).
+    """One direction of the in-batch contrastive loss: fine-tuning's retrieval losses (design §10.1–10.3).
 
     ``"t2v"`` (MMPT ``T2VContraLoss``, YouCook2 and MSR-VTT): each text picks its video among
     the ``B`` of the batch, ``CE(text_emb @ video_emb.T, arange(B))``. ``"v2t"``
     (``V2TContraLoss``, MSR-VTT QA): each video picks its text, ``CE(video_emb @ text_emb.T,
     arange(B))``. Raw dot products (τ = 1), mean over the ``B`` rows; no second direction,
-    unlike pre-training's :func:`contrastive_loss` (design §11, fine-tuning).
+    unlike pre-training's :func:`contrastive_loss` (design §10.6, item 1).
 
     Args:
         video_emb, text_emb: ``(B, D)``; row ``i`` of each is pair ``i``.
@@ -144,7 +144,7 @@ def one_way_contrastive_loss(
 
 
 def token_classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """COIN fine-tuning (SPEC §10.4; MMPT ``CrossEntropy``): cross-entropy over every valid slot.
+    """COIN fine-tuning (design §10.4; MMPT ``CrossEntropy``): cross-entropy over every valid slot.
 
     Args:
         logits: ``(W, T, C)`` class logits of ``W`` windows of ``T`` slots.
@@ -163,7 +163,7 @@ def token_classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> to
 
 
 def step_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """CrossTask fine-tuning (SPEC §10.5; MMPT ``BCE``): an independent sigmoid per step.
+    """CrossTask fine-tuning (design §10.5; MMPT ``BCE``): an independent sigmoid per step.
 
     Args:
         logits: ``(N, K)`` raw dot products of ``N`` valid seconds (window slices concatenated)

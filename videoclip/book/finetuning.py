@@ -1,7 +1,7 @@
 """The fine-tuning chapter's code: cached fine-tuning runs, zero-shot beside fine-tuned, tables.
 
 Runs live under ``work_dir/runs/finetune-<task>-<hash of the settings>``, trained once and then
-reused (a killed run resumes), as :func:`videoclip.workspace.ensure_pretrained` keeps pre-training
+reused (a killed run resumes), as :func:`videoclip.book.workspace.ensure_pretrained` keeps pre-training
 runs.
 """
 
@@ -16,16 +16,16 @@ from typing import Any
 
 import pandas as pd
 
+from videoclip.book.stats import mean_ci
+from videoclip.book.workspace import settings_key
 from videoclip.evaluation.crosstask import evaluate_step_localization
 from videoclip.evaluation.retrieval import evaluate_retrieval
 from videoclip.evaluation.segmentation import evaluate_segmentation
 from videoclip.evaluation.videoqa import evaluate_videoqa
 from videoclip.finetune.loop import FinetuneConfig, finetune, load_preset
 from videoclip.finetune.selection import PRIMARY_METRIC
-from videoclip.paper import FINETUNED, PAPER_TABLE, PAPER_ZERO_SHOT
+from videoclip.paper import FINETUNED, FINETUNED_ROWS, PAPER_ZERO_SHOT
 from videoclip.provenance import write_results
-from videoclip.stats import mean_ci
-from videoclip.workspace import settings_key
 
 __all__ = ["CHAPTER", "PAPER_NAMES", "cost_table", "ensure_finetuned", "finetuned_scorecard",
            "selection_table", "summary_table", "write_results_file", "zero_shot"]
@@ -73,7 +73,7 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 
 def zero_shot(task: str, model: Any, data_root: str | Path, *, batch_size: int = 64,
               device: Any = None) -> dict[str, Any]:
-    """The zero-shot results of ``model`` on the task's test set (SPEC §7). CrossTask uses the
+    """The zero-shot results of ``model`` on the task's test set (design §7). CrossTask uses the
     original's split, the complement of its fine-tuning videos, so both rows share a test set."""
     evaluators = {
         "youcook2": partial(evaluate_retrieval, benchmark="youcook2"),
@@ -171,13 +171,14 @@ def finetuned_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFr
     """The paper's fine-tuned rows beside ours, for the scorecard: one row per task and selection
     rule — ``table``, ``benchmark``, ``metric``, ``paper``, ``ours`` (mean over seeds and 95%
     interval), ``seeds``, ``selection`` (the rule's label), ``profile`` (the fine-tuning preset).
-    ``collected`` is :func:`videoclip.scorecard.collect_results`' output; "not run" rows when the
+    ``collected`` is :func:`videoclip.book.scorecard.collect_results`' output; "not run" rows when the
     fine-tuning chapter has not run."""
     payload = collected.get(CHAPTER)
     rows = []
     for task, (bench, _) in PAPER_NAMES.items():
         metric = PRIMARY_METRIC[task]
-        base = {"table": PAPER_TABLE[bench], "benchmark": bench, "metric": metric,
+        table = next(r.table for r in FINETUNED_ROWS if r.benchmark == task)
+        base = {"table": table, "benchmark": bench, "metric": metric,
                 "paper": FINETUNED[task][metric]}
         record = (payload or {}).get("results", {}).get("finetuned", {}).get(task)
         if record is None:

@@ -1,4 +1,4 @@
-"""Loaders of the benchmarks' official annotation files (SPEC §7; the files are the interface).
+"""Loaders of the benchmarks' official annotation files (design §7; the files are the interface).
 
 Every loader reads the format its benchmark released, validates each row and raises
 :class:`AnnotationError` naming the file, the row and the fix. Nothing here touches video
@@ -213,7 +213,7 @@ _YC_CSV_FIX = "use MIL-NCE's csv/validation_youcook.csv (columns end,start,task,
 
 
 def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> list[TextVideoPair]:
-    """YouCook2 validation clips for zero-shot text→video retrieval (SPEC §7).
+    """YouCook2 validation clips for zero-shot text→video retrieval (design §7).
 
     Args:
         data_dir: the data root.
@@ -275,11 +275,11 @@ def _youcook2_segments(data_dir: Path, subset: str) -> list[TextVideoPair]:
 
 
 def load_youcook2_train(data_dir: str | Path) -> list[TextVideoPair]:
-    """YouCook2 training clips for fine-tuning (SPEC §10.1): every segment of the ``training``
+    """YouCook2 training clips for fine-tuning (design §10.1): every segment of the ``training``
     subset of ``youcookii_annotations_trainval.json``, in file order (videos, then segments).
 
     The original reads HowTo100M's ``youcook_train.pkl`` (9,473 clips of the videos it had
-    features for), which is not public here; its clips are these segments (design §11, fine-tuning).
+    features for), which is not public here; its clips are these segments (design §11.11).
     Texts are the annotation sentences (``use_annotation_text: true``).
     """
     return _youcook2_segments(Path(data_dir), "training")
@@ -338,7 +338,7 @@ _CAPTIONS_FIX = ('use msrvtt_data.zip\'s MSRVTT_data.json ({"videos": [...], "se
 
 
 def load_msrvtt_train(data_dir: str | Path, *, split: str = "9k") -> list[str]:
-    """MSR-VTT training video ids for fine-tuning, in file order (SPEC §10.2–10.3).
+    """MSR-VTT training video ids for fine-tuning, in file order (design §10.2–10.3).
 
     ``"9k"`` (``MSRVTT_train.9k.csv``, retrieval: every video but the JSFusion 1k test) or
     ``"7k"`` (``MSRVTT_train.7k.csv``, QA: the official training split, which holds no video

@@ -1,4 +1,4 @@
-"""Fine-tuning on the downstream tasks (SPEC §10): the paper's supervised rows.
+"""Fine-tuning on the downstream tasks (design §10): the paper's supervised rows.
 
 =================  ====================================================================
 module             what

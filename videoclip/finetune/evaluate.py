@@ -1,4 +1,4 @@
-"""Evaluation after fine-tuning (SPEC §10.1–10.5): the zero-shot evaluators on the fine-tuned
+"""Evaluation after fine-tuning (design §10.1–10.5): the zero-shot evaluators on the fine-tuned
 weights, except COIN, which the new classifier labels (argmax over all 779 classes, no γ).
 """
 
@@ -50,12 +50,12 @@ def evaluate_coin_head(
     out_path: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Fine-tuned COIN segmentation (SPEC §10.4; MMPT ``COINPredictor``): frame accuracy.
+    """Fine-tuned COIN segmentation (design §10.4; MMPT ``COINPredictor``): frame accuracy.
 
     32-s windows with a 16-s stride, ``[CLS]`` key masked; the head's logits are averaged over
     the windows covering each second (the bias is common to all windows, so it is added after
     averaging the state · weight products); the label is the argmax over all classes,
-    background (0) included. The all-background baseline is reported beside it (SPEC §7).
+    background (0) included. The all-background baseline is reported beside it (design §7).
     """
     coin = load_coin(Path(data_dir) / "coin" / "COIN.json", subset="testing")
     store = open_store(data_dir, "coin", features)
@@ -103,7 +103,7 @@ def evaluate_finetuned(task: str, model: VideoCLIP, data_dir: str | Path, *,
                        head: CoinHead | None = None, batch_size: int = 64,
                        device: str | torch.device | None = None, progress: bool = False,
                        out_path: str | Path | None = None) -> dict[str, Any]:
-    """The test results of a fine-tuned model on ``task`` (SPEC §10: "as zero-shot", except COIN).
+    """The test results of a fine-tuned model on ``task`` (design §10: "as zero-shot", except COIN).
 
     CrossTask uses the original's split (features filtered before the draw), the complement of
     the fine-tuning videos (:func:`videoclip.finetune.examples.crosstask_videos`).

@@ -1,10 +1,10 @@
-"""Fine-tuning examples per task: what one training step sees (SPEC §10.1–10.5).
+"""Fine-tuning examples per task: what one training step sees (design §10.1–10.5).
 
 =============  ==========================================  ====================================
 task           one item                                    one step (per process)
 =============  ==========================================  ====================================
 youcook2       a training segment: first ≤32 s, its         ``batch_size`` items, a fixed
-               annotation sentence                          contiguous chunk (SPEC §10.0)
+               annotation sentence                          contiguous chunk (design §10.0)
 msrvtt         a 9k video (x ``dup`` 20): first ≤32 s, one  as above
                of its 20 captions drawn at each use
 msrvtt-qa      as msrvtt over the 7k list                   as above
@@ -16,7 +16,7 @@ crosstask      a training video of the CrossTask split:     one video, all its w
 
 Batches are fixed contiguous chunks of the item order, built once; each epoch shuffles only
 their order (seed, epoch) and deals them to the processes (fairseq's default
-``ordered_indices``, SPEC §10.0). Everything here reads the official files through
+``ordered_indices``, design §10.0). Everything here reads the official files through
 :mod:`videoclip.data.benchmarks` and a feature store; nothing touches a model.
 """
 
@@ -66,9 +66,9 @@ __all__ = [
 ]
 
 TASKS = ("youcook2", "msrvtt", "msrvtt-qa", "coin", "crosstask")
-#: COIN trains on windows with an 8-s stride (``coin_videoclip.yaml``), tests with 16 s (SPEC §10.4).
+#: COIN trains on windows with an 8-s stride (``coin_videoclip.yaml``), tests with 16 s (design §10.4).
 COIN_TRAIN_STRIDE = 8
-#: CrossTask trains and tests on 16-s strides (SPEC §10.5).
+#: CrossTask trains and tests on 16-s strides (design §10.5).
 CROSSTASK_STRIDE = 16
 #: The target of a padded slot (``nn.CrossEntropyLoss``'s ``ignore_index``).
 IGNORE = -100
@@ -80,7 +80,7 @@ IGNORE = -100
 @dataclass(frozen=True)
 class RetrievalExample:
     """One video-text training pair. ``captions`` holds one text (YouCook2) or all of the
-    video's captions (MSR-VTT: one is drawn uniformly at each use, SPEC §10.2)."""
+    video's captions (MSR-VTT: one is drawn uniformly at each use, design §10.2)."""
 
     video_id: str
     start: int | None
@@ -96,7 +96,7 @@ class RetrievalExample:
 
 def youcook2_examples(data_dir: str | Path, store: FeatureStore
                       ) -> tuple[list[RetrievalExample], dict[str, int]]:
-    """YouCook2 training segments with features (SPEC §10.1), in file order; drops counted."""
+    """YouCook2 training segments with features (design §10.1), in file order; drops counted."""
     examples, skipped = [], {}
     for pair in load_youcook2_train(data_dir):
         if pair.video_id not in store:
@@ -111,7 +111,7 @@ def youcook2_examples(data_dir: str | Path, store: FeatureStore
 def msrvtt_examples(data_dir: str | Path, store: FeatureStore, *, split: str
                     ) -> tuple[list[RetrievalExample], dict[str, int]]:
     """MSR-VTT training videos (``"9k"`` retrieval, ``"7k"`` QA) with features and captions, in
-    list order (SPEC §10.2–10.3; the original repeats the list ``dup`` = 20 times); drops counted."""
+    list order (design §10.2–10.3; the original repeats the list ``dup`` = 20 times); drops counted."""
     captions = load_msrvtt_captions(data_dir)
     videos, skipped = [], {}
     for vid in load_msrvtt_train(data_dir, split=split):
@@ -212,7 +212,7 @@ class CrossTaskItem:
 
 def crosstask_videos(data_dir: str | Path, store: FeatureStore, *, split: str = "train",
                      num_train: int = 30, seed: int = 0) -> tuple[list[CrossTaskItem], dict[str, int]]:
-    """The CrossTask training (or test) videos as the original splits them (SPEC §10.5): videos
+    """The CrossTask training (or test) videos as the original splits them (design §10.5): videos
     without a feature file or an annotation file are removed first, the validation videos are
     removed, then ``num_train`` per primary task are drawn with ``np.random.seed(0)``; the rest
     is the test set of ``evaluate_step_localization(split="original")``."""
@@ -246,7 +246,7 @@ def crosstask_videos(data_dir: str | Path, store: FeatureStore, *, split: str = 
 class TrainingSet:
     """A task's training items and how one step's batch is made of them.
 
-    ``batches`` are the fixed item-index batches (SPEC §10.0); :meth:`collate` turns one into
+    ``batches`` are the fixed item-index batches (design §10.0); :meth:`collate` turns one into
     model inputs. ``skipped`` counts the items the data dropped, by reason.
     """
 
@@ -293,7 +293,7 @@ def load_training_set(task: str, data_dir: str | Path, store: FeatureStore, toke
     batch for COIN and CrossTask). ``max_items`` > 0 keeps the first that many (before ``dup``).
 
     ``split="test"`` (COIN and CrossTask only) gives the test videos as training examples: the
-    original's "validation loss", computed on the test videos (SPEC §10.0), from which it
+    original's "validation loss", computed on the test videos (design §10.0), from which it
     selects the checkpoint of these two tasks.
     """
     if split not in ("train", "test"):

@@ -1,6 +1,6 @@
 """COIN's classifier head and the module that turns one fine-tuning batch into its loss.
 
-COIN fine-tuning (SPEC §10.4; MMPT ``MMBertForTokenClassification``) puts a **new**
+COIN fine-tuning (design §10.4; MMPT ``MMBertForTokenClassification``) puts a **new**
 ``Linear(768, 779)`` on the video tower's last-layer slot states: 778 COIN steps plus
 background (class 0). Its ``dropout`` is defined but never applied in the original, so there is
 none here. The other tasks add no parameters.
@@ -14,7 +14,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from videoclip.checkpoint import atomic_write_bytes
+from videoclip._io import atomic_write_bytes
 from videoclip.finetune.examples import WindowBatch
 from videoclip.loss import one_way_contrastive_loss, step_bce_loss, token_classification_loss
 from videoclip.model import VideoCLIP
@@ -26,7 +26,7 @@ __all__ = ["COIN_CLASSES", "HEAD_FILE", "LOSSES", "CoinHead", "FinetuneModule", 
 COIN_CLASSES = 779
 #: The head's weights beside a ``save_pretrained`` directory.
 HEAD_FILE = "coin_head.safetensors"
-#: Each task's loss, as the original's configs name it (SPEC §10 summary).
+#: Each task's loss, as the original's configs name it (design §10 summary).
 LOSSES = {"youcook2": "t2v", "msrvtt": "t2v", "msrvtt-qa": "v2t", "coin": "token_ce",
           "crosstask": "step_bce"}
 
@@ -72,7 +72,7 @@ class FinetuneModule(nn.Module):
     One module, so that DDP wraps one thing and a checkpoint holds model and head together.
 
     Args:
-        model: the pre-trained :class:`VideoCLIP`; every weight is trained (SPEC §10.0).
+        model: the pre-trained :class:`VideoCLIP`; every weight is trained (design §10.0).
         loss: a :data:`LOSSES` value. ``"t2v"``/``"v2t"``: pooled embeddings of a batch of
             pairs, one-way in-batch contrastive loss. ``"token_ce"``: slot states (``[CLS]`` key
             masked) through ``head``, cross-entropy per valid slot. ``"step_bce"``: slot states

@@ -1,4 +1,4 @@
-"""Fine-tuning on the five downstream tasks (SPEC §10): config, loop, per-epoch test scores.
+"""Fine-tuning on the five downstream tasks (design §10): config, loop, per-epoch test scores.
 
 Built on the pre-training machinery of :mod:`videoclip.train`: the same config parsing
 (:class:`~videoclip.train.SectionedConfig`), torchrun setup, Adam and schedule, run directory,
@@ -18,7 +18,7 @@ A run directory holds ``log.jsonl`` (``start``/``resume``, one ``step`` per upda
 ``coin_head.safetensors`` for COIN) and ``results.json`` (every epoch's test metrics, both
 selections, the paper's numbers, the cost; with provenance).
 
-Deviations (book design §11, fine-tuning): bf16 autocast on CUDA instead of fp16 with loss scaling;
+Deviations (design §11.11): bf16 autocast on CUDA instead of fp16 with loss scaling;
 the last partial batch of an epoch's shuffled batch order waits under DDP (each process gets
 ``len(batches) // world_size``); YouCook2 trains on the official JSON's training segments
 (``youcook_train.pkl`` is not public).
@@ -26,11 +26,9 @@ the last partial batch of an epoch's shuffled batch order waits under DDP (each 
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +52,7 @@ from videoclip.paper import FINETUNED
 from videoclip.provenance import write_results
 from videoclip.train import ConfigError, OptimCfg, RunCfg, SectionedConfig
 
-__all__ = ["FinetuneConfig", "TaskCfg", "finetune", "main"]
+__all__ = ["FinetuneConfig", "TaskCfg", "finetune", "load_preset"]
 
 #: Where each task's files and features live under a data root.
 BENCHMARK_DIR = {"youcook2": "youcook2", "msrvtt": "msrvtt", "msrvtt-qa": "msrvtt",
@@ -64,15 +62,15 @@ _STEP_STREAM = 2  # the same stream tag as pre-training's steps
 
 @dataclass
 class TaskCfg:
-    """What is fine-tuned on what (SPEC §10.1–10.5). Defaults are the original's."""
+    """What is fine-tuned on what (design §10.1–10.5). Defaults are the original's."""
 
     task: str = "youcook2"  # youcook2 | msrvtt | msrvtt-qa | coin | crosstask
     init: str = ""  # the pre-trained model: a save_pretrained directory (`videoclip convert` output)
     data_dir: str = ""  # the data root (official formats; `videoclip simulate` writes one)
     features: str = ""  # "" = <data_dir>/<benchmark>/features
-    loss: str = ""  # "" = the task's (t2v | v2t | token_ce | step_bce), SPEC §10 summary
+    loss: str = ""  # "" = the task's (t2v | v2t | token_ce | step_bce), design §10 summary
     batch_size: int = 128  # pairs per process and step (retrieval; 224 for MSR-VTT); COIN/CrossTask: 1 video
-    dup: int = 20  # MSR-VTT: the video list repeated per epoch (SPEC §10.2)
+    dup: int = 20  # MSR-VTT: the video list repeated per epoch (design §10.2)
     max_items: int = 0  # keep the first N training items (before dup); 0 = all
     num_classes: int = COIN_CLASSES  # COIN's head: 778 steps + background
     crosstask_num_train: int = 30  # training videos per CrossTask task (the official split)
@@ -83,7 +81,7 @@ class TaskCfg:
 
 @dataclass
 class FinetuneOptimCfg(OptimCfg):
-    """SPEC §10.0: as pre-training's Adam, 122 warm-up updates, 10 epochs (per-task presets)."""
+    """design §10.0: as pre-training's Adam, 122 warm-up updates, 10 epochs (per-task presets)."""
 
     num_epochs: int = 10
     warmup_steps: int = 122
@@ -92,7 +90,7 @@ class FinetuneOptimCfg(OptimCfg):
 @dataclass
 class FinetuneRunCfg(RunCfg):
     run_dir: str = "runs/finetune"
-    seed: int = 1  # fairseq's default seed (SPEC §10.0)
+    seed: int = 1  # fairseq's default seed (design §10.0)
 
 
 @dataclass
@@ -125,7 +123,7 @@ class FinetuneConfig(SectionedConfig):
 
 
 def finetune(config: FinetuneConfig | Mapping[str, Any]) -> Path:
-    """Fine-tune (or resume fine-tuning) a pre-trained VideoCLIP on one task. SPEC §10.
+    """Fine-tune (or resume fine-tuning) a pre-trained VideoCLIP on one task. design §10.
 
     Args:
         config: a :class:`FinetuneConfig` or flat parameters. Under torchrun every process calls this.
@@ -161,7 +159,7 @@ def _load_init(path: str) -> VideoCLIP:
 
 def _test_loss(module: FinetuneModule, test: TrainingSet, device: torch.device, use_bf16: bool) -> float:
     """The training loss on the test videos, in eval mode (the original's validation loss,
-    SPEC §10.0): the mean over videos of each video's loss."""
+    design §10.0): the mean over videos of each video's loss."""
     losses = []
     with torch.no_grad():
         for indices in test.batches:
@@ -239,7 +237,7 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
                    "num_batches": len(data.batches), "steps_per_epoch": steps_per_epoch,
                    "total_steps": total_steps, "skipped": data.skipped})
 
-    # COIN leaves the text tower without gradients (SPEC §10.4): DDP must be told.
+    # COIN leaves the text tower without gradients (design §10.4): DDP must be told.
     train_module = (DistributedDataParallel(module, find_unused_parameters=tc.loss == "token_ce")
                     if ddp.enabled else module)
     no_reuse = train._ReusedVectors([], enabled=False)  # pre-training's retrieval vectors: none here
@@ -347,22 +345,6 @@ def _results(cfg: FinetuneConfig, run_dir: Path, data: TrainingSet) -> dict[str,
                                  if steps else None),
         "skipped": data.skipped,
     }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m videoclip finetune TASK --preset PATH.yaml [--key value ...] [--resume]``."""
-    parser = argparse.ArgumentParser(prog="videoclip finetune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("task", choices=TASKS)
-    parser.add_argument("--preset", help="YAML preset (flat or sectioned; a per-task section applies)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in run_dir")
-    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
-    overrides = {"task": args.task, **train._parse_overrides(rest)}
-    if args.resume:
-        overrides["resume"] = True
-    cfg = load_preset(args.preset, overrides) if args.preset else FinetuneConfig.from_dict(
-        overrides, source="command line")
-    print(finetune(cfg))
-    return 0
 
 
 def load_preset(path: str | Path, overrides: Mapping[str, Any]) -> FinetuneConfig:

@@ -1,6 +1,6 @@
 """Which epoch's model a fine-tuning run reports: the original's rule and an honest one.
 
-The original selects on test data in every task (SPEC §10.0 "Test-time selection", §10.6
+The original selects on test data in every task (design §10.0 "Test-time selection", §10.6
 item 5): YouCook2, MSR-VTT and MSR-VTT QA score every epoch's checkpoint on the test set and
 report the best first metric (R@1, accuracy); COIN and CrossTask report ``checkpoint_best.pt``,
 the epoch with the lowest loss on the *test* videos. Both are labelled here as test-set
@@ -17,7 +17,7 @@ __all__ = ["LABELS", "ORIGINAL_RULE", "PRIMARY_METRIC", "select_epoch", "selecti
 #: The metric a task's test-set selection maximises, and that tables lead with.
 PRIMARY_METRIC = {"youcook2": "R@1", "msrvtt": "R@1", "msrvtt-qa": "accuracy",
                   "coin": "frame_accuracy", "crosstask": "recall"}
-#: The original's rule per task (SPEC §10 summary, "checkpoint tested").
+#: The original's rule per task (design §10 summary, "checkpoint tested").
 ORIGINAL_RULE = {"youcook2": "best_test_metric", "msrvtt": "best_test_metric",
                  "msrvtt-qa": "best_test_metric", "coin": "lowest_test_loss",
                  "crosstask": "lowest_test_loss"}
