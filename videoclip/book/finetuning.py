@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,27 +17,29 @@ import pandas as pd
 
 from videoclip.book.stats import mean_ci
 from videoclip.book.workspace import settings_key
-from videoclip.evaluation.crosstask import evaluate_step_localization
-from videoclip.evaluation.retrieval import evaluate_retrieval
-from videoclip.evaluation.segmentation import evaluate_segmentation
-from videoclip.evaluation.videoqa import evaluate_videoqa
+from videoclip.finetune.evaluate import evaluate_zero_shot
+from videoclip.finetune.examples import TEST_BENCHMARK
 from videoclip.finetune.loop import FinetuneConfig, finetune, load_preset
 from videoclip.finetune.selection import PRIMARY_METRIC
-from videoclip.paper import FINETUNED, FINETUNED_ROWS, PAPER_ZERO_SHOT
+from videoclip.paper import FINETUNED, FINETUNED_ROWS, ZERO_SHOT
 from videoclip.provenance import write_results
 
-__all__ = ["CHAPTER", "PAPER_NAMES", "cost_table", "ensure_finetuned", "finetuned_scorecard",
+__all__ = ["CHAPTER", "cost_table", "ensure_finetuned", "finetuned_scorecard", "paper_row",
            "selection_table", "summary_table", "write_results_file", "zero_shot"]
 
 #: The chapter whose results file (``results.finetuned``) the scorecard's fine-tuned rows read.
 CHAPTER = "13_finetuning"
 
-#: Each fine-tuning task's benchmark and headline metric in the paper's zero-shot table.
-PAPER_NAMES = {"youcook2": ("YouCook2", "R@1"), "msrvtt": ("MSR-VTT", "R@1"),
-               "msrvtt-qa": ("MSR-VTT MC", "accuracy"), "coin": ("COIN", "frame accuracy"),
-               "crosstask": ("CrossTask", "recall")}
 _RUN_ONLY = ("run_dir", "resume", "progress", "stop_after_steps", "keep_checkpoints",
              "checkpoint_every", "device", "prefetch")
+
+
+def paper_row(task: str) -> tuple[str, str, float, float]:
+    """``(paper benchmark name, table, zero-shot value, fine-tuned value)`` of a task's headline."""
+    metric = PRIMARY_METRIC[task]
+    fine = next(r for r in FINETUNED_ROWS if r.benchmark == task and r.metric == metric)
+    zero = next(r for r in ZERO_SHOT if r.benchmark == TEST_BENCHMARK[task] and r.metric == metric)
+    return fine.paper_benchmark, fine.table, zero.value, fine.value
 
 
 def ensure_finetuned(work_dir: str | Path, task: str, *, init: str | Path, data_root: str | Path,
@@ -73,18 +74,10 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 
 def zero_shot(task: str, model: Any, data_root: str | Path, *, batch_size: int = 64,
               device: Any = None) -> dict[str, Any]:
-    """The zero-shot results of ``model`` on the task's test set (design §7). CrossTask uses the
-    original's split, the complement of its fine-tuning videos, so both rows share a test set."""
-    evaluators = {
-        "youcook2": partial(evaluate_retrieval, benchmark="youcook2"),
-        "msrvtt": partial(evaluate_retrieval, benchmark="msrvtt"),
-        "msrvtt-qa": evaluate_videoqa,
-        "coin": evaluate_segmentation,
-        "crosstask": partial(evaluate_step_localization, split="original"),
-    }
-    results, _ = evaluators[task](model, data_root, batch_size=batch_size, device=device,
-                                  progress=False)
-    return results
+    """The zero-shot results of ``model`` on the task's test set (design §7), on the same test
+    set as the fine-tuned rows (:func:`videoclip.finetune.evaluate.evaluate_zero_shot`)."""
+    return evaluate_zero_shot(task, model, data_root, batch_size=batch_size, device=device,
+                              progress=False)
 
 
 def _interval(values: Sequence[float]) -> str:
@@ -107,8 +100,8 @@ def summary_table(zero: Mapping[str, Mapping[str, Any]],
         gaps = [a - b for a, b in zip(chosen["test_selection"], chosen["last_epoch"])]
         rows.append({
             "task": task, "metric": metric,
-            "paper zero-shot": PAPER_ZERO_SHOT[PAPER_NAMES[task]],
-            "paper fine-tuned": FINETUNED[task][metric],
+            "paper zero-shot": paper_row(task)[2],
+            "paper fine-tuned": paper_row(task)[3],
             "ours zero-shot": round(float(zero[task][metric]), 1),
             "ours fine-tuned, test-set selection": _interval(chosen["test_selection"]),
             "ours fine-tuned, last epoch": _interval(chosen["last_epoch"]),
@@ -162,7 +155,7 @@ def write_results_file(work_dir: str | Path, zero: Mapping[str, Mapping[str, Any
             "headline": metric, "zero_shot": float(zero[task][metric]),
             "seeds": [{"seed": s, "selection": r["selection"], "cost": r["cost"]}
                       for s, r in zip(seeds, results)],
-            "paper": {"zero_shot": PAPER_ZERO_SHOT[PAPER_NAMES[task]], "finetuned": FINETUNED[task]}}
+            "paper": {"zero_shot": paper_row(task)[2], "finetuned": FINETUNED[task]}}
     path = Path(work_dir) / "results" / f"{CHAPTER}.json"
     return write_results(path, {"chapter": CHAPTER, "finetuned": records}, config=dict(config))
 
@@ -175,18 +168,16 @@ def finetuned_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFr
     fine-tuning chapter has not run."""
     payload = collected.get(CHAPTER)
     rows = []
-    for task, (bench, _) in PAPER_NAMES.items():
-        metric = PRIMARY_METRIC[task]
-        table = next(r.table for r in FINETUNED_ROWS if r.benchmark == task)
-        base = {"table": table, "benchmark": bench, "metric": metric,
-                "paper": FINETUNED[task][metric]}
+    for task in TEST_BENCHMARK:
+        bench, table, _, paper = paper_row(task)
+        base = {"table": table, "benchmark": bench, "metric": PRIMARY_METRIC[task], "paper": paper}
         record = (payload or {}).get("results", {}).get("finetuned", {}).get(task)
         if record is None:
             rows.append({**base, "ours": "not run"})
             continue
         preset = Path(payload.get("config", {}).get("finetune_preset", "?")).stem
         for rule in ("test_selection", "last_epoch"):
-            values = [s["selection"][rule]["metrics"][metric] for s in record["seeds"]]
+            values = [s["selection"][rule]["metrics"][base["metric"]] for s in record["seeds"]]
             rows.append({**base, "ours": _interval(values), "seeds": len(values),
                          "selection": record["seeds"][0]["selection"][rule]["label"],
                          "profile": preset})

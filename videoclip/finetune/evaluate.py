@@ -4,7 +4,6 @@ weights, except COIN, which the new classifier labels (argmax over all 779 class
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,19 @@ from videoclip.evaluation.common import (
     windowed_logits,
     with_features,
 )
-from videoclip.evaluation.crosstask import evaluate_step_localization
-from videoclip.evaluation.retrieval import evaluate_retrieval
+from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.evaluation.segmentation import (
     OUTSIDE,
     coin_targets,
     frame_accuracy,
     per_class_accuracy,
 )
-from videoclip.evaluation.videoqa import evaluate_videoqa
+from videoclip.finetune.examples import TEST_BENCHMARK
 from videoclip.finetune.heads import CoinHead
 from videoclip.model import VideoCLIP
 from videoclip.paper import FINETUNED
 
-__all__ = ["evaluate_coin_head", "evaluate_finetuned"]
+__all__ = ["evaluate_coin_head", "evaluate_finetuned", "evaluate_zero_shot"]
 
 
 @torch.inference_mode()
@@ -99,29 +97,29 @@ def evaluate_coin_head(
     return results, predictions
 
 
+def evaluate_zero_shot(task: str, model: Any, data_dir: str | Path, **options: Any) -> dict[str, Any]:
+    """The zero-shot evaluator of ``task``'s test benchmark (design §7) on ``model``. CrossTask
+    uses the original's split (features filtered before the draw), the complement of its
+    fine-tuning videos (:func:`videoclip.finetune.examples.crosstask_videos`)."""
+    if task not in TEST_BENCHMARK:
+        raise ValueError(f"task={task!r}; choose one of {sorted(TEST_BENCHMARK)}")
+    if task == "crosstask":
+        options = {**options, "split": "original"}
+    results, _ = BENCHMARKS[TEST_BENCHMARK[task]].evaluate(model, data_dir, **options)
+    return results
+
+
 def evaluate_finetuned(task: str, model: VideoCLIP, data_dir: str | Path, *,
                        head: CoinHead | None = None, batch_size: int = 64,
                        device: str | torch.device | None = None, progress: bool = False,
                        out_path: str | Path | None = None) -> dict[str, Any]:
-    """The test results of a fine-tuned model on ``task`` (design §10: "as zero-shot", except COIN).
-
-    CrossTask uses the original's split (features filtered before the draw), the complement of
-    the fine-tuning videos (:func:`videoclip.finetune.examples.crosstask_videos`).
-    """
-    evaluators = {
-        "youcook2": partial(evaluate_retrieval, benchmark="youcook2"),
-        "msrvtt": partial(evaluate_retrieval, benchmark="msrvtt"),
-        "msrvtt-qa": evaluate_videoqa,
-        "crosstask": partial(evaluate_step_localization, split="original"),
-    }
-    if task == "coin":
-        if head is None:
-            raise ValueError("the fine-tuned COIN evaluator needs the classifier head")
-        results, _ = evaluate_coin_head(model, head, data_dir, batch_size=batch_size,
-                                        device=device, progress=progress, out_path=out_path)
-        return results
-    if task not in evaluators:
-        raise ValueError(f"task={task!r}; choose one of {sorted([*evaluators, 'coin'])}")
-    results, _ = evaluators[task](model, data_dir, batch_size=batch_size, device=device,
-                                  progress=progress, out_path=out_path)
+    """The test results of a fine-tuned model on ``task`` (design §10: the zero-shot evaluators,
+    :func:`evaluate_zero_shot`, except COIN, which its classifier head labels)."""
+    options = {"batch_size": batch_size, "device": device, "progress": progress,
+               "out_path": out_path}
+    if task != "coin":
+        return evaluate_zero_shot(task, model, data_dir, **options)
+    if head is None:
+        raise ValueError("the fine-tuned COIN evaluator needs the classifier head")
+    results, _ = evaluate_coin_head(model, head, data_dir, **options)
     return results

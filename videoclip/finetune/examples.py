@@ -50,6 +50,7 @@ __all__ = [
     "CROSSTASK_STRIDE",
     "IGNORE",
     "TASKS",
+    "TEST_BENCHMARK",
     "CoinItem",
     "CrossTaskItem",
     "RetrievalExample",
@@ -66,6 +67,9 @@ __all__ = [
 ]
 
 TASKS = ("youcook2", "msrvtt", "msrvtt-qa", "coin", "crosstask")
+#: Each task's test benchmark: a row of :data:`videoclip.evaluation.registry.BENCHMARKS`.
+TEST_BENCHMARK = {"youcook2": "youcook2", "msrvtt": "msrvtt", "msrvtt-qa": "msrvtt_mc",
+                  "coin": "coin", "crosstask": "crosstask"}
 #: COIN trains on windows with an 8-s stride (``coin_videoclip.yaml``), tests with 16 s (design §10.4).
 COIN_TRAIN_STRIDE = 8
 #: CrossTask trains and tests on 16-s strides (design §10.5).

@@ -43,8 +43,15 @@ from tqdm.auto import tqdm
 from videoclip import train
 from videoclip.data.samplers import Prefetcher
 from videoclip.evaluation.common import open_store
+from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.finetune.evaluate import evaluate_finetuned
-from videoclip.finetune.examples import TASKS, TrainingSet, epoch_batches, load_training_set
+from videoclip.finetune.examples import (
+    TASKS,
+    TEST_BENCHMARK,
+    TrainingSet,
+    epoch_batches,
+    load_training_set,
+)
 from videoclip.finetune.heads import COIN_CLASSES, LOSSES, CoinHead, FinetuneModule, save_head
 from videoclip.finetune.selection import selections
 from videoclip.model import VideoCLIP
@@ -55,8 +62,7 @@ from videoclip.train import ConfigError, OptimCfg, RunCfg, SectionedConfig
 __all__ = ["FinetuneConfig", "TaskCfg", "finetune", "load_preset"]
 
 #: Where each task's files and features live under a data root.
-BENCHMARK_DIR = {"youcook2": "youcook2", "msrvtt": "msrvtt", "msrvtt-qa": "msrvtt",
-                 "coin": "coin", "crosstask": "crosstask"}
+BENCHMARK_DIR = {task: BENCHMARKS[bench].features for task, bench in TEST_BENCHMARK.items()}
 _STEP_STREAM = 2  # the same stream tag as pre-training's steps
 
 
