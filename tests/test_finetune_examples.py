@@ -192,3 +192,35 @@ def test_training_lists_on_the_real_files(real_data_dir):
     assert not jsfusion & set(nine)  # retrieval fine-tuning never sees its test videos
     assert not mc & set(seven)  # QA fine-tuning (7k) never sees a multiple-choice video
     assert len(mc & set(nine)) == 1990  # ... which the 9k list would (design §10.3)
+
+
+def check_msrvtt_training_split(root: Path) -> tuple[list[str], list[str]]:
+    """The simulated MSR-VTT training split, read by the official loaders."""
+    from videoclip.data.benchmarks import load_msrvtt_captions
+    from videoclip.data.features import open_feature_store
+
+    nine, seven = load_msrvtt_train(root), load_msrvtt_train(root, split="7k")
+    captions = load_msrvtt_captions(root)
+    store = open_feature_store(root / "msrvtt" / "features")
+    assert set(seven) < set(nine)
+    assert not set(nine) & {p.video_id for p in load_msrvtt_test(root)}
+    assert all(len(captions[v]) == 20 and v in store for v in nine)
+    return nine, seven
+
+
+def test_the_simulated_world_writes_the_msrvtt_training_split(smoke_world):
+    nine, seven = check_msrvtt_training_split(smoke_world)
+    assert (len(nine), len(seven)) == (20, 14)  # the smoke preset's sizes
+    assert seven[0] == "video0" and nine[-1] == "video7015"  # procedural ids
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_a_grounded_world_takes_msrvtt_training_ids_from_the_real_lists(real_data_dir, tmp_path):
+    from videoclip.sim.world import simulate
+
+    root = simulate(tmp_path / "w", preset="smoke", seed=0, real_data_dir=real_data_dir)
+    nine, seven = check_msrvtt_training_split(root)
+    real_seven = load_msrvtt_train(real_data_dir, split="7k")
+    assert seven == real_seven[:14]
+    assert set(nine) <= set(load_msrvtt_train(real_data_dir))
