@@ -144,13 +144,15 @@ def test_shipped_presets_parse_for_every_task(profile):
         assert (cfg.task.batch_size, cfg.optim.num_epochs, cfg.optim.warmup_steps) == (224, 10, 122)
 
 
-def test_bad_configurations_are_clear_errors(tmp_path):
+def test_bad_configurations_are_clear_errors(world, init, tmp_path):
     with pytest.raises(ConfigError, match="does not fit task coin"):
         FinetuneConfig.from_dict({"task": "coin", "loss": "t2v"})
     with pytest.raises(ConfigError, match="unknown fine-tuning parameter"):
         FinetuneConfig.from_dict({"task": "coin", "grouping": "random"})
     with pytest.raises(ConfigError, match="task='didemo'"):
         FinetuneConfig.from_dict({"task": "didemo"})
+    with pytest.raises(ConfigError, match="does not fit num_classes=2"):
+        finetune(config(world, init, tmp_path / "c", "coin", num_classes=2))
     with pytest.raises(ConfigError, match="init is empty"):
         finetune({"task": "coin", "run_dir": str(tmp_path / "r"), "data_dir": str(tmp_path)})
     cfg = FinetuneConfig.from_dict({"task": "msrvtt-qa"})

@@ -208,6 +208,11 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
     test = (load_training_set(tc.task, tc.data_dir, store, model.tokenize, split="test",
                               **{**options, "max_items": 0})
             if tc.task in ("coin", "crosstask") and tc.eval_every_epoch and ddp.main else None)
+    if tc.task == "coin":
+        top = max((seg.label_id for item in data.items for seg in item.video.segments), default=0)
+        if top >= tc.num_classes:
+            raise ConfigError(f"COIN step id {top} does not fit num_classes={tc.num_classes} "
+                              f"(ids 1..{tc.num_classes - 1}, 0 = background); raise num_classes")
     steps_per_epoch = len(data.batches) // ddp.world_size
     if steps_per_epoch < 1:
         raise ValueError(f"{len(data.items)} {tc.task} training items make {len(data.batches)} "
