@@ -219,3 +219,18 @@ def test_ddp_two_processes_on_cpu_with_gloo(world, init, tmp_path):
                        weights_only=True)
     assert state["world_size"] == 2 and len(state["rng"]) == 2
     assert (tmp_path / "run" / "final" / HEAD_FILE).is_file()
+
+
+@pytest.mark.parametrize("task", ["coin", "crosstask"])
+def test_batched_test_loss_is_the_mean_of_per_video_losses(world, init, task):
+    from videoclip.finetune.loop import _test_loss
+
+    model = VideoCLIP.from_pretrained(init)
+    torch.manual_seed(0)
+    module = FinetuneModule(model, LOSSES[task], CoinHead(16) if task == "coin" else None).eval()
+    store = open_store(world, BENCHMARK_DIR[task], None)
+    test = load_training_set(task, world, store, model.tokenize, batch_size=1, split="test")
+    with torch.no_grad():
+        naive = [float(module(test.collate(b, None))) for b in test.batches]
+    got = _test_loss(module, test, torch.device("cpu"), False, max_windows=5)
+    assert got == pytest.approx(sum(naive) / len(naive), rel=1e-5)

@@ -96,6 +96,10 @@ class FinetuneModule(nn.Module):
             text_emb = self.model.encode_text(batch["input_ids"], batch["attention_mask"])  # (B, D)
             return one_way_contrastive_loss(video_emb.float(), text_emb.float(), direction=self.loss)
         states = self.model.video_token_states(batch.video, batch.vmask, mask_cls=True)  # (W, T, D)
+        return self.window_loss(states, batch)
+
+    def window_loss(self, states: torch.Tensor, batch: WindowBatch) -> torch.Tensor:
+        """The COIN or CrossTask loss of one video from its windows' slot states ``(W, T, D)``."""
         if self.loss == "token_ce":
             return token_classification_loss(self.head(states).float(), batch.targets)
         step_emb = self.model.encode_text(batch.step_ids, batch.step_mask)  # (K, D)

@@ -49,6 +49,7 @@ from videoclip.finetune.examples import (
     TASKS,
     TEST_BENCHMARK,
     TrainingSet,
+    WindowBatch,
     epoch_batches,
     load_training_set,
 )
@@ -163,15 +164,31 @@ def _load_init(path: str) -> VideoCLIP:
     return VideoCLIP.from_pretrained(Path(path).expanduser())
 
 
-def _test_loss(module: FinetuneModule, test: TrainingSet, device: torch.device, use_bf16: bool) -> float:
+def _test_loss(module: FinetuneModule, test: TrainingSet, device: torch.device, use_bf16: bool,
+               *, max_windows: int = 64) -> float:
     """The training loss on the test videos, in eval mode (the original's validation loss,
-    design §10.0): the mean over videos of each video's loss."""
-    losses = []
+    design §10.0): the mean over videos of each video's loss. The windows of several videos
+    share a forward pass of up to ``max_windows`` (states do not depend on the batch in eval
+    mode); each video's loss is then taken from its own windows."""
+    losses: list[float] = []
+    pending: list[WindowBatch] = []
+
+    def flush() -> None:
+        video = torch.cat([b.video for b in pending]).to(device)
+        vmask = torch.cat([b.vmask for b in pending]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            states = module.model.video_token_states(video, vmask, mask_cls=True)  # (ΣW, T, D)
+            for batch, part in zip(pending, states.split([len(b.video) for b in pending])):
+                losses.append(float(module.window_loss(part, batch.to(device))))
+        pending.clear()
+
     with torch.no_grad():
         for indices in test.batches:
-            batch = test.collate(indices, rng=None).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                losses.append(float(module(batch)))
+            pending.append(test.collate(indices, rng=None))
+            if sum(len(b.video) for b in pending) >= max_windows:
+                flush()
+        if pending:
+            flush()
     return sum(losses) / len(losses)
 
 
@@ -184,7 +201,8 @@ def _epoch_eval(module: FinetuneModule, cfg: FinetuneConfig, test: TrainingSet |
         module.eval()
         results = evaluate_finetuned(tc.task, module.model, tc.data_dir, head=module.head,
                                      batch_size=tc.eval_batch_size, device=device)
-        test_loss = _test_loss(module, test, device, use_bf16) if test is not None else None
+        test_loss = (_test_loss(module, test, device, use_bf16, max_windows=tc.eval_batch_size)
+                     if test is not None else None)
         module.train()
     metrics = {k: float(v) for k, v in results.items()
                if isinstance(v, (int, float)) and not isinstance(v, bool)}
