@@ -187,7 +187,11 @@ fig.tight_layout()
 #
 # Per run: updates, seconds of training and of the per-epoch test scoring (on this machine, as
 # measured when the runs were made). The toy preset (`params/finetune/toy.yaml`) was sized before
-# any result to keep this chapter to about five minutes of a 2-core `make book`.
+# any result: one run per task of an untrained model of the toy architecture took ~9.5 CPU-minutes
+# on one thread for the whole chapter (zero-shot 42 s; per run youcook2 ~19 s, msrvtt ~21 s,
+# msrvtt-qa ~31 s, coin ~58 s, crosstask ~47 s), about 6 minutes of a 2-core `make book`. The test
+# scoring after every epoch, which the test-set selection rule needs, is most of it; on the paper
+# profile it is a small share (thousands of updates per epoch).
 
 # %%
 display(ft.cost_table(runs))
