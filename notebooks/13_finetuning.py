@@ -54,8 +54,8 @@ data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real 
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml)
-finetune_preset = "../params/finetune/smoke.yaml"  # toy: toy.yaml; paper: paper.yaml (the original's settings)
+pretrain_preset = "smoke"  # the book's model (params/pretrain/<name>.yaml; toy: toy, paper: paper)
+finetune_preset = "smoke"  # params/finetune/<name>.yaml; toy: toy, paper: paper (the original's settings)
 tasks = ["youcook2", "msrvtt", "msrvtt-qa", "coin", "crosstask"]  # the paper's five fine-tuned rows
 seeds = [1, 2]  # fine-tuning seeds per task (toy: 3; the original: one run, fairseq seed 1)
 batch_size = 64  # clips, texts or windows per forward pass when scoring zero-shot
@@ -64,7 +64,6 @@ device = "auto"  # "auto" → cuda when available, else cpu
 # %%
 import json
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -88,8 +87,8 @@ root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset
 simulated = has_world_truth(root)
 pretrain_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
 model = VideoCLIP.from_pretrained(pretrain_dir / "final").to(device).eval()
-print(f"data root: {root}\npre-trained model: {pretrain_dir / 'final'} (preset {Path(pretrain_preset).name})"
-      f"\nfine-tuning preset: {Path(finetune_preset).name}, seeds {seeds}")
+print(f"data root: {root}\npre-trained model: {pretrain_dir / 'final'} (preset {pretrain_preset})"
+      f"\nfine-tuning preset: {finetune_preset}, seeds {seeds}")
 print("These numbers come from a SIMULATED world: they test the mechanisms, not the paper's values."
       if simulated else "Real data root.")
 

@@ -14,7 +14,7 @@ import safetensors.torch
 import torch
 import torch.multiprocessing as mp
 import yaml
-from test_train import _free_port, write_tiny_backbone
+from helpers import free_port
 
 from videoclip.cli import main
 from videoclip.data.benchmarks import load_coin
@@ -26,22 +26,20 @@ from videoclip.finetune.heads import HEAD_FILE, LOSSES, CoinHead, FinetuneModule
 from videoclip.finetune.loop import BENCHMARK_DIR, FinetuneConfig, finetune, load_preset
 from videoclip.finetune.selection import select_epoch, selections
 from videoclip.model import VideoCLIP
-from videoclip.sim.world import simulate
 from videoclip.train import ConfigError
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    return simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
+def world(smoke_world) -> Path:
+    return smoke_world
 
 
 @pytest.fixture(scope="module")
-def init(world, tmp_path_factory) -> Path:
+def init(tiny_backbone, tmp_path_factory) -> Path:
     """A 'pre-trained' model: the tiny BERT's towers (1 video layer), saved."""
-    root = tmp_path_factory.mktemp("init")
-    backbone = write_tiny_backbone(root / "tiny-bert", world / "howto100m" / "caption.json")
-    VideoCLIP.from_backbone(str(backbone), num_video_layers=1).save_pretrained(root / "model")
-    return root / "model"
+    path = tmp_path_factory.mktemp("init") / "model"
+    VideoCLIP.from_backbone(str(tiny_backbone), num_video_layers=1).save_pretrained(path)
+    return path
 
 
 def config(world: Path, init: Path, run_dir: Path, task: str, **overrides) -> dict:
@@ -128,7 +126,7 @@ def test_command_line_with_a_per_task_preset(world, init, tmp_path, capsys):
     results = json.loads((run_dir / "results.json").read_text())
     assert set(results) == {"results", "config", "provenance"}
     assert results["results"]["selection"]["test_selection"]["rule"] == "best_test_metric"
-    assert results["config"]["task"]["loss"] == "t2v"
+    assert results["config"]["optim"]["loss"] == "t2v"
     assert main(["finetune", "coin", "--preset", str(preset), "--run_dir", str(tmp_path / "x")]) == 2
     assert "no section for task 'coin'" in capsys.readouterr().err  # one line, no traceback
 
@@ -138,7 +136,7 @@ def test_shipped_presets_parse_for_every_task(profile):
     path = Path(__file__).resolve().parent.parent / "params" / "finetune" / f"{profile}.yaml"
     for task, loss in LOSSES.items():
         cfg = load_preset(path, {"task": task})
-        assert (cfg.task.task, cfg.task.loss) == (task, loss)
+        assert (cfg.task.task, cfg.optim.loss) == (task, loss)
     if profile == "paper":
         cfg = load_preset(path, {"task": "msrvtt"})
         assert (cfg.task.batch_size, cfg.optim.num_epochs, cfg.optim.warmup_steps) == (224, 10, 122)
@@ -156,7 +154,7 @@ def test_bad_configurations_are_clear_errors(world, init, tmp_path):
     with pytest.raises(ConfigError, match="init is empty"):
         finetune({"task": "coin", "run_dir": str(tmp_path / "r"), "data_dir": str(tmp_path)})
     cfg = FinetuneConfig.from_dict({"task": "msrvtt-qa"})
-    assert (cfg.task.loss, cfg.optim.warmup_steps, cfg.optim.lr, cfg.optim.adam_betas) == (
+    assert (cfg.optim.loss, cfg.optim.warmup_steps, cfg.optim.lr, cfg.optim.adam_betas) == (
         "v2t", 122, 5e-5, (0.9, 0.98))
 
 
@@ -210,7 +208,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, values: dict) -> None:
 def test_ddp_two_processes_on_cpu_with_gloo(world, init, tmp_path):
     """COIN (its text tower gets no gradient: DDP must allow unused parameters), 2 processes."""
     values = config(world, init, tmp_path / "run", "coin", num_epochs=1, eval_every_epoch=True)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), values), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), values), nprocs=2, join=True)
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     log = [json.loads(line) for line in lines]
     assert log[0]["world_size"] == 2 and log[0]["steps_per_epoch"] == 1  # 3 videos, 2 processes

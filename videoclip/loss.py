@@ -2,7 +2,9 @@
 fine-tuning losses (one-way contrastive, COIN token classification, CrossTask step BCE).
 
 All are small pure functions of embeddings or logits; ``tests/test_loss.py`` and
-``tests/test_finetune_losses.py`` check them against naive per-row loops.
+``tests/test_finetune_losses.py`` check them against naive per-row loops. A pre-training config
+chooses its loss by name (:data:`LOSSES`); a fine-tuning config names one of the fine-tuning losses
+(``videoclip.finetune.heads.LOSSES``).
 """
 
 from __future__ import annotations
@@ -179,3 +181,11 @@ def step_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             f"{tuple(targets.shape)}"
         )
     return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
+
+
+#: The losses a pre-training config names (its ``loss`` key): name -> ``loss(video_emb, text_emb,
+#: batch)``. ``mil_nce`` reads the batch's bags, so it needs the ``milnce`` clip sampler.
+LOSSES = {
+    "contrastive": lambda video_emb, text_emb, batch: contrastive_loss(video_emb, text_emb),
+    "mil_nce": lambda video_emb, text_emb, batch: mil_nce_loss(video_emb, text_emb, batch.bag),
+}

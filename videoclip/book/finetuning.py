@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from videoclip.book.stats import mean_ci
-from videoclip.book.workspace import settings_key
+from videoclip.book.workspace import preset_path, settings_key
 from videoclip.finetune.evaluate import evaluate_zero_shot
 from videoclip.finetune.examples import TEST_BENCHMARK
 from videoclip.finetune.loop import FinetuneConfig, finetune, load_preset
@@ -51,12 +51,13 @@ def ensure_finetuned(work_dir: str | Path, task: str, *, init: str | Path, data_
         task: one of the five fine-tuning tasks.
         init: the pre-trained model directory (a pre-training run's ``final/``).
         data_root: the data root (official formats).
-        preset: a ``params/finetune/*.yaml`` preset (shared keys plus a section per task).
+        preset: a fine-tuning preset's name (``params/finetune/<name>.yaml``: shared keys plus a
+            section per task) or a YAML file.
         overrides: flat fine-tuning keys on top (e.g. ``seed``).
     """
     values = {"task": task, "init": str(Path(init).resolve()),
               "data_dir": str(Path(data_root).resolve()), **overrides}
-    flat = load_preset(preset, values).flat()
+    flat = load_preset(preset_path(preset, kind="finetune"), values).flat()
     key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY})
     run_dir = Path(work_dir).resolve() / "runs" / f"finetune-{task}-{key}"
     if not (run_dir / "results.json").exists():

@@ -5,7 +5,7 @@ Every loader reads the format its benchmark released, validates each row and rai
 features; the evaluators (``videoclip.evaluation``) pair these items with a feature store and
 count the items a protocol drops (e.g. a clip whose video has no features).
 
-Layout under a data root (same relative paths as the real files, see INTERFACES):
+Layout under a data root (same relative paths as the real files, see book/paper_profile.md):
 
 =============  ==============================================================================
 YouCook2       ``youcook2/youcookii_annotations_trainval.json``, ``youcook2/validation_youcook.csv``

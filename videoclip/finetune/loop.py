@@ -40,7 +40,6 @@ import yaml
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from videoclip import train
 from videoclip.data.samplers import Prefetcher
 from videoclip.evaluation.common import open_store
 from videoclip.evaluation.registry import BENCHMARKS
@@ -58,13 +57,24 @@ from videoclip.finetune.selection import selections
 from videoclip.model import VideoCLIP
 from videoclip.paper import FINETUNED
 from videoclip.provenance import write_results
-from videoclip.train import ConfigError, OptimCfg, RunCfg, SectionedConfig
+from videoclip.train import (
+    ConfigError,
+    OptimCfg,
+    RunCfg,
+    SectionedConfig,
+    build_optimizer,
+    read_log,
+    wants_bf16,
+)
+from videoclip.train.checkpointing import checkpoint_dir, prepare_run_dir, save_checkpoint
+from videoclip.train.distributed import Dist, setup_distributed
+from videoclip.train.log import LogWriter
+from videoclip.train.retrieval_stage import STEP_STREAM, ReusedVectors, derived_rng
 
 __all__ = ["FinetuneConfig", "TaskCfg", "finetune", "load_preset"]
 
 #: Where each task's files and features live under a data root.
 BENCHMARK_DIR = {task: BENCHMARKS[bench].features for task, bench in TEST_BENCHMARK.items()}
-_STEP_STREAM = 2  # the same stream tag as pre-training's steps
 
 
 @dataclass
@@ -75,7 +85,6 @@ class TaskCfg:
     init: str = ""  # the pre-trained model: a save_pretrained directory (`videoclip convert` output)
     data_dir: str = ""  # the data root (official formats; `videoclip simulate` writes one)
     features: str = ""  # "" = <data_dir>/<benchmark>/features
-    loss: str = ""  # "" = the task's (t2v | v2t | token_ce | step_bce), design §10 summary
     batch_size: int = 128  # pairs per process and step (retrieval; 224 for MSR-VTT); COIN/CrossTask: 1 video
     dup: int = 20  # MSR-VTT: the video list repeated per epoch (design §10.2)
     max_items: int = 0  # keep the first N training items (before dup); 0 = all
@@ -92,6 +101,7 @@ class FinetuneOptimCfg(OptimCfg):
 
     num_epochs: int = 10
     warmup_steps: int = 122
+    loss: str = ""  # "" = the task's: t2v | v2t | token_ce | step_bce (design §10 summary)
 
 
 @dataclass
@@ -113,10 +123,11 @@ class FinetuneConfig(SectionedConfig):
         tc = self.task
         if tc.task not in TASKS:
             raise ConfigError(f"task={tc.task!r}: choose one of {TASKS}")
-        tc.loss = tc.loss or LOSSES[tc.task]
+        self.optim.loss = self.optim.loss or LOSSES[tc.task]
         allowed = {"coin": ("token_ce",), "crosstask": ("step_bce",)}.get(tc.task, ("t2v", "v2t"))
-        if tc.loss not in allowed:
-            raise ConfigError(f"loss={tc.loss!r} does not fit task {tc.task}: choose one of {allowed}")
+        if self.optim.loss not in allowed:
+            raise ConfigError(f"loss={self.optim.loss!r} does not fit task {tc.task}: choose one "
+                              f"of {allowed}")
         for key in ("batch_size", "dup", "num_classes", "crosstask_num_train", "eval_batch_size"):
             if getattr(tc, key) < 1:
                 raise ConfigError(f"{key}={getattr(tc, key)} must be >= 1")
@@ -146,7 +157,7 @@ def finetune(config: FinetuneConfig | Mapping[str, Any]) -> Path:
         FloatingPointError: a NaN/inf loss (the last checkpoint is left as it was).
     """
     cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
-    ddp = train._setup_distributed(cfg.run.device)
+    ddp = setup_distributed(cfg.run.device)
     try:
         return _run(cfg, ddp)
     finally:
@@ -209,23 +220,23 @@ def _epoch_eval(module: FinetuneModule, cfg: FinetuneConfig, test: TrainingSet |
     return {"metrics": metrics, "test_loss": test_loss, "seconds": time.perf_counter() - started}
 
 
-def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
-    run_dir, ckpt, state = train._prepare_run_dir(cfg, ddp)
-    log = train._Log(run_dir / "log.jsonl", ddp.main)
+def _run(cfg: FinetuneConfig, ddp: Dist) -> Path:
+    run_dir, ckpt, state = prepare_run_dir(cfg, ddp)
+    log = LogWriter(run_dir / "log.jsonl", ddp.is_main)
     tc = cfg.task
     model = _load_init(tc.init)
     model.length_buckets = tc.length_buckets
     torch.manual_seed(cfg.run.seed)  # COIN's new head: the same on every rank
     hidden_size = model.config.bert["hidden_size"]
-    head = CoinHead(hidden_size, tc.num_classes) if tc.loss == "token_ce" else None
-    module = FinetuneModule(model, tc.loss, head)
+    head = CoinHead(hidden_size, tc.num_classes) if cfg.optim.loss == "token_ce" else None
+    module = FinetuneModule(model, cfg.optim.loss, head)
     store = open_store(tc.data_dir, BENCHMARK_DIR[tc.task], tc.features or None)
     options = {"batch_size": tc.batch_size, "dup": tc.dup, "max_items": tc.max_items,
                "crosstask_num_train": tc.crosstask_num_train}
     data = load_training_set(tc.task, tc.data_dir, store, model.tokenize, **options)
     test = (load_training_set(tc.task, tc.data_dir, store, model.tokenize, split="test",
                               **{**options, "max_items": 0})
-            if tc.task in ("coin", "crosstask") and tc.eval_every_epoch and ddp.main else None)
+            if tc.task in ("coin", "crosstask") and tc.eval_every_epoch and ddp.is_main else None)
     if tc.task == "coin":
         top = max((seg.label_id for item in data.items for seg in item.video.segments), default=0)
         if top >= tc.num_classes:
@@ -241,9 +252,9 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
     if cfg.run.compile:  # in place: the state dict keeps its names
         for tower in {model.text_encoder, model.video_tower}:
             tower.compile(dynamic=True)
-    optimizer, scheduler = train.build_optimizer(module, cfg.optim, total_steps)
+    optimizer, scheduler = build_optimizer(module, cfg.optim, total_steps)
     torch.manual_seed(cfg.run.seed * 7919 + ddp.rank + 1)  # dropout: a stream per rank
-    use_bf16 = train._use_bf16(cfg.run.precision, ddp.device)
+    use_bf16 = wants_bf16(cfg.run.precision, ddp.device)
 
     epoch, step_in_epoch, global_step = 0, 0, 0
     if ckpt is not None and state is not None:
@@ -267,15 +278,16 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
                    "total_steps": total_steps, "skipped": data.skipped})
 
     # COIN leaves the text tower without gradients (design §10.4): DDP must be told.
-    train_module = (DistributedDataParallel(module, find_unused_parameters=tc.loss == "token_ce")
+    unused = cfg.optim.loss == "token_ce"
+    train_module = (DistributedDataParallel(module, find_unused_parameters=unused)
                     if ddp.enabled else module)
-    no_reuse = train._ReusedVectors([], enabled=False)  # pre-training's retrieval vectors: none here
+    no_reuse = ReusedVectors([], enabled=False)  # pre-training's retrieval vectors: none here
     bar = tqdm(total=cfg.optim.num_epochs * steps_per_epoch, initial=global_step,
-               desc=f"finetune {tc.task}", disable=not (cfg.run.progress and ddp.main),
+               desc=f"finetune {tc.task}", disable=not (cfg.run.progress and ddp.is_main),
                dynamic_ncols=True)
 
     def save(position: dict[str, Any]) -> None:
-        train._save_checkpoint(run_dir, module, optimizer, scheduler, position, cfg, ddp,
+        save_checkpoint(run_dir, module, optimizer, scheduler, position, cfg, ddp,
                                log.lines, no_reuse)
 
     try:
@@ -285,7 +297,7 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
             module.train()
 
             def build(step: int, epoch: int = epoch, my_batches: list = my_batches) -> Any:
-                rng = train._rng(cfg.run.seed, epoch, _STEP_STREAM, step, ddp.rank)
+                rng = derived_rng(cfg.run.seed, epoch, STEP_STREAM, step, ddp.rank)
                 return data.collate(my_batches[step], rng)
 
             steps = range(step_in_epoch, steps_per_epoch)
@@ -301,7 +313,7 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
                         raise FloatingPointError(
                             f"the loss is {loss_value} at epoch {epoch}, step {step_in_epoch} "
                             f"(global step {global_step + 1}) on rank {ddp.rank}; nothing was saved "
-                            f"after the last checkpoint in {run_dir / 'checkpoints'}. Lower lr, or "
+                            f"after the last checkpoint in {checkpoint_dir(run_dir)}. Lower lr, or "
                             f"resume from that checkpoint")
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -319,7 +331,7 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")
                     if step_in_epoch == steps_per_epoch:
-                        if tc.eval_every_epoch and ddp.main:
+                        if tc.eval_every_epoch and ddp.is_main:
                             scores = _epoch_eval(module, cfg, test, ddp.device, use_bf16)
                             log.write({"type": "epoch_eval", "epoch": epoch + 1,
                                        "global_step": global_step, **scores})
@@ -336,7 +348,7 @@ def _run(cfg: FinetuneConfig, ddp: train._Dist) -> Path:
                     loader.close()
     finally:
         bar.close()
-    if ddp.main:
+    if ddp.is_main:
         model.save_pretrained(run_dir / "final")
         if head is not None:
             save_head(head, run_dir / "final")
@@ -354,14 +366,14 @@ def _to(batch: Any, device: torch.device) -> Any:
 
 def _results(cfg: FinetuneConfig, run_dir: Path, data: TrainingSet) -> dict[str, Any]:
     """Every epoch's test scores, both selections, the paper's numbers and the run's cost."""
-    records = train.read_log(run_dir)
+    records = read_log(run_dir)
     epochs = [{k: r[k] for k in ("epoch", "metrics", "test_loss")}
               for r in records if r["type"] == "epoch_eval"]
     steps = [r for r in records if r["type"] == "step"]
     tc = cfg.task
     return {
         "task": tc.task,
-        "loss": tc.loss,
+        "loss": cfg.optim.loss,
         "epochs": epochs,
         "selection": selections(tc.task, epochs) if epochs else None,
         "paper": FINETUNED[tc.task],
