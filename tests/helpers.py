@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import re
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -335,3 +336,10 @@ def write_checkpoint(path: Path, model_state: dict[str, torch.Tensor]) -> Path:
         path,
     )
     return path
+
+
+def free_port() -> int:
+    """A free local TCP port (for a torchrun-like process group in a test)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -10,7 +10,7 @@ import pytest
 
 from videoclip.cli import build_parser, main
 
-COMMANDS = ("simulate", "pretrain", "evaluate", "convert", "extract", "index", "search")
+COMMANDS = ("simulate", "pretrain", "finetune", "evaluate", "convert", "extract", "index", "search")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

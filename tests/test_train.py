@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import safetensors.torch
 import torch
 import torch.multiprocessing as mp
 import yaml
-from helpers import tiny_config
+from helpers import free_port, tiny_config
 
 from videoclip import loss as losses
 from videoclip.cli import main
@@ -250,16 +249,10 @@ def _ddp_worker(rank: int, world_size: int, port: int, values: dict) -> None:
     pretrain(values)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_ddp_two_processes_on_cpu_with_gloo(smoke_world, tiny_backbone, tmp_path):
     values = tiny_config(smoke_world, tiny_backbone, tmp_path / "run", num_epochs=1, checkpoint_every=0)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), values), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), values), nprocs=2, join=True)
     log = read_log(tmp_path / "run")
     assert log[0]["world_size"] == 2 and log[0]["steps_per_epoch"] == 7
     steps = [r for r in log if r["type"] == "step"]

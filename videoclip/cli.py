@@ -193,6 +193,34 @@ def _pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- finetune
+
+
+def _add_finetune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune", help="fine-tune a pre-trained model on one downstream task (torchrun for multi-GPU)",
+        description="Fine-tune a pre-trained model (--init: a save_pretrained directory) on one task "
+                    "(design §10). A preset holds shared keys and a section per task; any config "
+                    "field can be overridden: --key value or --key=value (YAML values). Writes "
+                    "run_dir/results.json (every epoch's test scores, both selection rules).")
+    p.add_argument("task", choices=("youcook2", "msrvtt", "msrvtt-qa", "coin", "crosstask"))
+    p.add_argument("--preset", help="YAML preset, e.g. params/finetune/{smoke,toy,paper}.yaml")
+    p.add_argument("--resume", action="store_true", help="continue the run in run_dir")
+    p.set_defaults(handler=_finetune, takes_overrides=True)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from videoclip.finetune.loop import FinetuneConfig, finetune, load_preset
+
+    overrides = {**_parse_overrides(args.overrides), "task": args.task}
+    if args.resume:
+        overrides["resume"] = True
+    cfg = (load_preset(args.preset, overrides) if args.preset
+           else FinetuneConfig.from_dict(overrides, source="command line"))
+    print(finetune(cfg))
+    return 0
+
+
 # ---------------------------------------------------------------------------------- evaluate
 
 
@@ -449,8 +477,8 @@ def _search(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- main
 
-SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_evaluate, _add_convert, _add_extract,
-               _add_index, _add_search)
+SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_finetune, _add_evaluate, _add_convert,
+               _add_extract, _add_index, _add_search)
 
 
 def build_parser() -> argparse.ArgumentParser:

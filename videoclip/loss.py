@@ -1,7 +1,10 @@
-"""Training losses: VideoCLIP's symmetric contrastive loss and the MIL-NCE ablation.
+"""Training losses: VideoCLIP's symmetric contrastive loss, the MIL-NCE ablation, and the
+fine-tuning losses (one-way contrastive, COIN token classification, CrossTask step BCE).
 
-Both are small pure functions of the pooled embeddings; ``tests/test_loss.py`` checks them
-against naive per-row loops. A pre-training config chooses one by name (:data:`LOSSES`).
+All are small pure functions of embeddings or logits; ``tests/test_loss.py`` and
+``tests/test_finetune_losses.py`` check them against naive per-row loops. A pre-training config
+chooses its loss by name (:data:`LOSSES`); a fine-tuning config names one of the fine-tuning losses
+(``videoclip.finetune.heads.LOSSES``).
 """
 
 from __future__ import annotations
@@ -111,6 +114,73 @@ def mil_nce_loss(
         log_col.unsqueeze(0).masked_fill(~positives, very_negative), dim=1
     )  # all clips against the texts of P_i
     return (torch.logaddexp(log_row, log_cols_of_bag) - log_pos).mean()
+
+
+def one_way_contrastive_loss(
+    video_emb: torch.Tensor, text_emb: torch.Tensor, *, direction: str
+) -> torch.Tensor:
+    """One direction of the in-batch contrastive loss: fine-tuning's retrieval losses (design §10.1–10.3).
+
+    ``"t2v"`` (MMPT ``T2VContraLoss``, YouCook2 and MSR-VTT): each text picks its video among
+    the ``B`` of the batch, ``CE(text_emb @ video_emb.T, arange(B))``. ``"v2t"``
+    (``V2TContraLoss``, MSR-VTT QA): each video picks its text, ``CE(video_emb @ text_emb.T,
+    arange(B))``. Raw dot products (τ = 1), mean over the ``B`` rows; no second direction,
+    unlike pre-training's :func:`contrastive_loss` (design §10.6, item 1).
+
+    Args:
+        video_emb, text_emb: ``(B, D)``; row ``i`` of each is pair ``i``.
+        direction: ``"t2v"`` or ``"v2t"``.
+    """
+    _check_pair(video_emb, text_emb)
+    if video_emb.shape[0] != text_emb.shape[0]:
+        raise ValueError(
+            f"one text per video clip; got {video_emb.shape[0]} videos and {text_emb.shape[0]} texts"
+        )
+    if direction == "t2v":
+        logits = text_emb @ video_emb.T  # (B texts, B videos)
+    elif direction == "v2t":
+        logits = video_emb @ text_emb.T  # (B videos, B texts)
+    else:
+        raise ValueError(f"direction={direction!r}; use 't2v' or 'v2t'")
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+
+def token_classification_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """COIN fine-tuning (design §10.4; MMPT ``CrossEntropy``): cross-entropy over every valid slot.
+
+    Args:
+        logits: ``(W, T, C)`` class logits of ``W`` windows of ``T`` slots.
+        targets: ``(W, T)`` long class ids, ``-100`` on padded slots (ignored). Background is
+            the ordinary class 0.
+
+    Returns:
+        The mean over the slots whose target is not ``-100`` (a second in two windows counts twice).
+    """
+    if logits.dim() != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(
+            f"expected logits (W, T, C) and targets (W, T); got {tuple(logits.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
+
+
+def step_bce_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """CrossTask fine-tuning (design §10.5; MMPT ``BCE``): an independent sigmoid per step.
+
+    Args:
+        logits: ``(N, K)`` raw dot products of ``N`` valid seconds (window slices concatenated)
+            with the task's ``K`` pooled step texts.
+        targets: ``(N, K)`` multi-hot 0/1; background seconds are all-zero rows.
+
+    Returns:
+        ``BCEWithLogits`` averaged over all ``N x K`` cells.
+    """
+    if logits.dim() != 2 or targets.shape != logits.shape:
+        raise ValueError(
+            f"expected logits and targets of one shape (N, K); got {tuple(logits.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype))
 
 
 #: The losses a pre-training config names (its ``loss`` key): name -> ``loss(video_emb, text_emb,

@@ -1,4 +1,4 @@
-"""The paper's reported zero-shot numbers (design §8; Xu et al. 2021, Tables 1-5 and 7), as data.
+"""The paper's reported numbers (design §8, §10; Xu et al. 2021, Tables 1-5 and 7), as data.
 
 These are *the paper's* numbers, printed beside ours; nothing here is a result of this package.
 """
@@ -38,6 +38,22 @@ ZERO_SHOT: tuple[PaperNumber, ...] = (
 PAPER_ZERO_SHOT: dict[tuple[str, str], float] = {
     (r.paper_benchmark, r.paper_metric): r.value for r in ZERO_SHOT}
 
+#: The paper's fine-tuned (supervised) rows (design §10 summary; Tables 1, 3-5), keyed by our
+#: fine-tuning task ids (``videoclip finetune TASK``).
+FINETUNED_ROWS: tuple[PaperNumber, ...] = (
+    *(PaperNumber("youcook2", m, v, "YouCook2", m, "Table 1")
+      for m, v in (("R@1", 32.2), ("R@5", 62.6), ("R@10", 75.0))),
+    *(PaperNumber("msrvtt", m, v, "MSR-VTT", m, "Table 1")
+      for m, v in (("R@1", 30.9), ("R@5", 55.4), ("R@10", 66.8))),
+    PaperNumber("msrvtt-qa", "accuracy", 92.1, "MSR-VTT MC", "accuracy", "Table 3"),
+    PaperNumber("coin", "frame_accuracy", 68.7, "COIN", "frame accuracy", "Table 4"),
+    PaperNumber("crosstask", "recall", 47.3, "CrossTask", "recall", "Table 5"),
+)
+
+#: The same rows as ``{task: {metric: value}}``.
+FINETUNED: dict[str, dict[str, float]] = {
+    task: {r.metric: r.value for r in FINETUNED_ROWS if r.benchmark == task}
+    for task in dict.fromkeys(r.benchmark for r in FINETUNED_ROWS)}
 
 def paper_numbers(benchmark: str) -> dict[str, float]:
     """The paper's zero-shot numbers of one benchmark under our metric keys."""

@@ -89,18 +89,20 @@ _RUN_ONLY_KEYS = ("run_dir", "resume", "progress", "stop_after_steps", "keep_che
                   "checkpoint_every", "device")
 
 
-def preset_path(preset: str | Path) -> Path:
-    """A pre-training preset by name (``"toy"`` → ``params/pretrain/toy.yaml``), or a YAML file's path.
+def preset_path(preset: str | Path, *, kind: str = "pretrain") -> Path:
+    """A preset by name (``"toy"`` → ``params/<kind>/toy.yaml``; kinds: ``pretrain``,
+    ``finetune``), or a YAML file's path.
 
     Raises:
         FileNotFoundError: no such preset; the message lists the known names.
     """
     text = str(preset)
-    path = PRESET_DIR / f"{text}.yaml" if "/" not in text and not text.endswith(".yaml") else Path(text)
+    directory = PARAMS_DIR / kind
+    path = directory / f"{text}.yaml" if "/" not in text and not text.endswith(".yaml") else Path(text)
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"no pre-training preset {text!r}; name one of {known} "
-                                "(params/pretrain/<name>.yaml) or give a YAML file")
+        known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml")))
+        raise FileNotFoundError(f"no {kind} preset {text!r}; name one of {known} "
+                                f"(params/{kind}/<name>.yaml) or give a YAML file")
     return path
 
 

@@ -9,7 +9,8 @@ Layout under a data root (same relative paths as the real files, see book/paper_
 
 =============  ==============================================================================
 YouCook2       ``youcook2/youcookii_annotations_trainval.json``, ``youcook2/validation_youcook.csv``
-MSR-VTT        ``msrvtt/MSRVTT_JSFUSION_test.csv``, ``msrvtt/msrvtt_mc_test.jsonl``
+MSR-VTT        ``msrvtt/MSRVTT_JSFUSION_test.csv``, ``msrvtt/msrvtt_mc_test.jsonl``;
+               fine-tuning: ``msrvtt/MSRVTT_train.{9k,7k}.csv``, ``msrvtt/MSRVTT_data.json``
 DiDeMo         ``didemo/test_data.json`` (LocalizingMoments)
 COIN           ``coin/COIN.json``
 CrossTask      ``crosstask/{tasks_primary.txt, videos.csv, videos_val.csv, annotations/*.csv}``
@@ -45,8 +46,11 @@ __all__ = [
     "load_coin",
     "load_crosstask",
     "load_didemo",
+    "load_msrvtt_captions",
     "load_msrvtt_mc",
     "load_msrvtt_test",
+    "load_msrvtt_train",
+    "load_youcook2_train",
     "load_youcook2_val",
     "read_step_annotation",
     "read_task_info",
@@ -281,36 +285,52 @@ def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> lis
                                        row["text"], start, end))
         return pairs
     if clip_list == "annotations":
-        path = data_dir / _YC_JSON
-        data = _read_json(path, _YC_FIX)
-        if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
-            raise AnnotationError(f'{path}: no "database" object at the top level; {_YC_FIX}')
-        pairs = []
-        for vid, rec in data["database"].items():
-            if not isinstance(rec, dict) or "subset" not in rec:
-                raise AnnotationError(f'{path}: database["{vid}"] has no "subset"; {_YC_FIX}')
-            if rec["subset"] != "validation":
-                continue
-            seen = {}
-            for i, ann in enumerate(rec.get("annotations") or []):
-                where = f'{path}: database["{vid}"].annotations[{i}]'
-                try:
-                    seg, sentence, seg_id = ann["segment"], ann["sentence"], ann["id"]
-                except (KeyError, TypeError):
-                    raise AnnotationError(f"{where}: needs segment, sentence and id; {_YC_FIX}") from None
-                if not isinstance(seg, list) or len(seg) != 2:
-                    raise AnnotationError(f"{where}: segment {seg!r} is not [start, end]; {_YC_FIX}")
-                start = _whole_second(seg[0], f"{where}.segment", _YC_FIX)
-                end = _whole_second(seg[1], f"{where}.segment", _YC_FIX)
-                if end <= start or not isinstance(sentence, str) or not sentence.strip():
-                    raise AnnotationError(
-                        f"{where}: segment {seg} is empty or the sentence is blank; {_YC_FIX}")
-                _unique(seen, seg_id, path, f'database["{vid}"].annotations[{i}]', f"id {seg_id!r}")
-                pairs.append(TextVideoPair(f"{vid}_{seg_id}", vid, sentence, start, end))
-        if not pairs:
-            raise AnnotationError(f"{path}: no validation segments; {_YC_FIX}")
-        return pairs
+        return _youcook2_segments(data_dir, "validation")
     raise ValueError(f"clip_list={clip_list!r}; use 'milnce' or 'annotations'")
+
+
+def _youcook2_segments(data_dir: Path, subset: str) -> list[TextVideoPair]:
+    """Every segment of one subset of ``youcookii_annotations_trainval.json``, in file order."""
+    path = data_dir / _YC_JSON
+    data = _read_json(path, _YC_FIX)
+    if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
+        raise AnnotationError(f'{path}: no "database" object at the top level; {_YC_FIX}')
+    pairs = []
+    for vid, rec in data["database"].items():
+        if not isinstance(rec, dict) or "subset" not in rec:
+            raise AnnotationError(f'{path}: database["{vid}"] has no "subset"; {_YC_FIX}')
+        if rec["subset"] != subset:
+            continue
+        seen: dict[object, str] = {}
+        for i, ann in enumerate(rec.get("annotations") or []):
+            where = f'{path}: database["{vid}"].annotations[{i}]'
+            try:
+                seg, sentence, seg_id = ann["segment"], ann["sentence"], ann["id"]
+            except (KeyError, TypeError):
+                raise AnnotationError(f"{where}: needs segment, sentence and id; {_YC_FIX}") from None
+            if not isinstance(seg, list) or len(seg) != 2:
+                raise AnnotationError(f"{where}: segment {seg!r} is not [start, end]; {_YC_FIX}")
+            start = _whole_second(seg[0], f"{where}.segment", _YC_FIX)
+            end = _whole_second(seg[1], f"{where}.segment", _YC_FIX)
+            if end <= start or not isinstance(sentence, str) or not sentence.strip():
+                raise AnnotationError(
+                    f"{where}: segment {seg} is empty or the sentence is blank; {_YC_FIX}")
+            _unique(seen, seg_id, path, f'database["{vid}"].annotations[{i}]', f"id {seg_id!r}")
+            pairs.append(TextVideoPair(f"{vid}_{seg_id}", vid, sentence, start, end))
+    if not pairs:
+        raise AnnotationError(f"{path}: no {subset} segments; {_YC_FIX}")
+    return pairs
+
+
+def load_youcook2_train(data_dir: str | Path) -> list[TextVideoPair]:
+    """YouCook2 training clips for fine-tuning (design §10.1): every segment of the ``training``
+    subset of ``youcookii_annotations_trainval.json``, in file order (videos, then segments).
+
+    The original reads HowTo100M's ``youcook_train.pkl`` (9,473 clips of the videos it had
+    features for), which is not public here; its clips are these segments (design §11.11).
+    Texts are the annotation sentences (``use_annotation_text: true``).
+    """
+    return _youcook2_segments(Path(data_dir), "training")
 
 
 # ----------------------------------------------------------------------------- MSR-VTT
@@ -364,6 +384,54 @@ def load_msrvtt_mc(data_dir: str | Path) -> list[MultipleChoiceQuestion]:
     if not questions:
         raise _no_rows(path, _MC_FIX)
     return questions
+
+
+_TRAIN_LIST_FIX = "use msrvtt_data.zip's MSRVTT_train.9k.csv / MSRVTT_train.7k.csv (one column video_id)"
+_CAPTIONS_FIX = ('use msrvtt_data.zip\'s MSRVTT_data.json ({"videos": [...], "sentences": '
+                 '[{"video_id", "caption", "sen_id"}]})')
+
+
+def load_msrvtt_train(data_dir: str | Path, *, split: str = "9k") -> list[str]:
+    """MSR-VTT training video ids for fine-tuning, in file order (design §10.2–10.3).
+
+    ``"9k"`` (``MSRVTT_train.9k.csv``, retrieval: every video but the JSFusion 1k test) or
+    ``"7k"`` (``MSRVTT_train.7k.csv``, QA: the official training split, which holds no video
+    of the multiple-choice test). A duplicated id is an error (the original would train on it twice).
+    """
+    if split not in ("9k", "7k"):
+        raise ValueError(f"split={split!r}; use '9k' (retrieval) or '7k' (QA)")
+    path = Path(data_dir) / f"msrvtt/MSRVTT_train.{split}.csv"
+    ids, seen = [], {}
+    for line, row in _read_csv_rows(path, ("video_id",), _TRAIN_LIST_FIX):
+        vid = row["video_id"].strip()
+        if not vid:
+            raise AnnotationError(f"{path}, line {line}: empty video_id; {_TRAIN_LIST_FIX}")
+        if vid in seen:
+            raise AnnotationError(
+                f"{path}, line {line}: {vid} is listed twice (first on line {seen[vid]}); "
+                f"{_TRAIN_LIST_FIX}")
+        seen[vid] = line
+        ids.append(vid)
+    return ids
+
+
+def load_msrvtt_captions(data_dir: str | Path) -> dict[str, list[str]]:
+    """``{video id: its captions in file order}`` from ``msrvtt/MSRVTT_data.json`` (20 per video)."""
+    path = Path(data_dir) / "msrvtt/MSRVTT_data.json"
+    data = _read_json(path, _CAPTIONS_FIX)
+    if not isinstance(data, dict) or not isinstance(data.get("sentences"), list):
+        raise AnnotationError(f'{path}: no "sentences" list at the top level; {_CAPTIONS_FIX}')
+    captions: dict[str, list[str]] = {}
+    for i, rec in enumerate(data["sentences"]):
+        try:
+            vid, caption = rec["video_id"], rec["caption"]
+        except (KeyError, TypeError):
+            raise AnnotationError(f"{path}: sentences[{i}] needs video_id and caption; "
+                                  f"{_CAPTIONS_FIX}") from None
+        if not isinstance(caption, str) or not caption.strip():
+            raise AnnotationError(f"{path}: sentences[{i}] has an empty caption; {_CAPTIONS_FIX}")
+        captions.setdefault(str(vid), []).append(caption)
+    return captions
 
 
 # ----------------------------------------------------------------------------- DiDeMo

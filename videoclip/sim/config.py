@@ -44,6 +44,11 @@ class SimConfig:
     msrvtt_clips: int = _knob(300, "sizes",
         "MSR-VTT 1k-A test clips (real: 1,000); the MC test covers them all")
     msrvtt_seconds: tuple[float, float] = _knob((10.0, 30.0), "sizes", "MSR-VTT clips are 10–30 s")
+    msrvtt_train_videos: int = _knob(700, "sizes",
+        "MSRVTT_train.7k.csv for fine-tuning (real: 7,010), design §10.2")
+    msrvtt_train_extra_videos: int = _knob(200, "sizes",
+        "the 9k list's other videos (real: 1,990)")
+    msrvtt_captions_per_video: int = _knob(20, "sizes", "MSRVTT_data.json holds 20 captions per video")
     didemo_videos: int = _knob(100, "sizes",
         "DiDeMo test videos (real: 1,037 videos, 4,021 queries)")
     coin_test_videos: int = _knob(150, "sizes", "COIN testing videos (real: 2,797)")
@@ -149,7 +154,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "smoke": {
         "num_videos": 60, "pretrain_seconds": (20.0, 50.0), "tasks_per_domain": 4,
         "youcook_val_videos": 8, "youcook_train_videos": 2, "youcook_seconds": (40.0, 120.0),
-        "msrvtt_clips": 20, "didemo_videos": 8, "coin_test_videos": 12, "coin_train_videos": 3,
+        "msrvtt_clips": 20, "msrvtt_train_videos": 14, "msrvtt_train_extra_videos": 6,
+        "didemo_videos": 8, "coin_test_videos": 12, "coin_train_videos": 3,
         "coin_seconds": (30.0, 60.0), "crosstask_tasks": 2, "crosstask_val_per_task": 2,
         "crosstask_test_per_task": 4, "crosstask_related_videos": 2,
         "crosstask_seconds": (20.0, 40.0),
@@ -161,7 +167,8 @@ PRESETS: dict[str, dict[str, object]] = {
     "paper": {
         "num_videos": 20000, "pretrain_seconds": (60.0, 300.0), "tasks_per_domain": 40,
         "youcook_val_videos": 457, "youcook_train_videos": 100, "youcook_seconds": (90.0, 600.0),
-        "msrvtt_clips": 1000, "didemo_videos": 1037, "coin_test_videos": 2797,
+        "msrvtt_clips": 1000, "msrvtt_train_videos": 7010, "msrvtt_train_extra_videos": 1990,
+        "didemo_videos": 1037, "coin_test_videos": 2797,
         "coin_train_videos": 200, "crosstask_val_per_task": 20, "crosstask_test_per_task": 94,
         "crosstask_related_videos": 200, "crosstask_seconds": (60.0, 300.0),
     },

@@ -350,6 +350,75 @@ def _msrvtt(world: _World) -> None:
     world.sizes["msrvtt"] = {"clips": len(rows), "mc_questions": len(mc_lines)}
 
 
+def _phrasings(first: str, second: str) -> list[str]:
+    """Ways annotators could word a clip showing ``first`` and ``second`` (no new words, so no
+    new concepts): each sentence, each cut before its place or object phrase, and both joined."""
+    out = [first, second, f"{first} and {second}"]
+    for text in (first, second):
+        words = text.split()
+        cut = next((i for i, w in enumerate(words) if i >= 3 and w in ("with", "in", "on")), None)
+        if cut is not None:
+            out.append(" ".join(words[:cut]))
+    return list(dict.fromkeys(out))
+
+
+def _msrvtt_train(world: _World, real_lists: dict[str, list[str]] | None) -> None:
+    """msrvtt/MSRVTT_train.7k.csv, MSRVTT_train.9k.csv, MSRVTT_data.json (captions), features.
+
+    The fine-tuning split (design §10.2–10.3): the 7k list, and the 9k list = 7k plus videos of
+    the official test split outside the JSFusion 1k. Ids come from the real lists when given,
+    else ``video0..`` (7k) and ``video7010..`` (the rest). Each video shows two open-domain
+    events; its 20 captions are drawn from the phrasings of the two.
+    """
+    cfg, tax = world.cfg, world.tax
+    test_ids = {vid for vid, _, _ in tax.msrvtt}
+    if real_lists is not None:
+        seven = [v for v in real_lists["7k"] if v not in test_ids][: cfg.msrvtt_train_videos]
+        in_seven = set(real_lists["7k"])
+        extra = [v for v in real_lists["9k"] if v not in in_seven and v not in test_ids]
+        extra = extra[: cfg.msrvtt_train_extra_videos]
+    else:
+        seven = [f"video{i}" for i in range(cfg.msrvtt_train_videos)]
+        extra = [f"video{7010 + i}" for i in range(cfg.msrvtt_train_extra_videos)]
+    pool = tax.open_sentences
+    videos, sentences = [], []
+    for i, vid in enumerate(seven + extra):
+        rng = world.rng(7, i)
+        first, second = (pool[k] for k in rng.choice(len(pool), size=2, replace=False))
+        duration = round(float(rng.uniform(*cfg.msrvtt_seconds)), 2)
+        concepts = tuple(dict.fromkeys(make_step(first).concepts + make_step(second).concepts))
+        events = [(0.0, duration, concepts)]
+        if rng.random() < cfg.msrvtt_extra_event_prob:
+            other = make_step(pool[int(rng.integers(len(pool)))])
+            start = float(rng.uniform(0, duration / 2))
+            events.append((start, start + duration * float(rng.uniform(0.3, 0.5)), other.concepts))
+        world.features("msrvtt", vid, rng, duration, events, "open", talking_head=False)
+        phrasings = _phrasings(first, second)
+        videos.append({"video_id": vid, "split": "train" if i < len(seven) else "test",
+                       "start time": 0.0, "end time": duration})
+        for _ in range(cfg.msrvtt_captions_per_video):
+            sentences.append({"caption": phrasings[int(rng.integers(len(phrasings)))],
+                              "video_id": vid, "sen_id": len(sentences)})
+    _write_csv(world.out / "msrvtt" / "MSRVTT_train.7k.csv", [[v] for v in seven], ["video_id"])
+    _write_csv(world.out / "msrvtt" / "MSRVTT_train.9k.csv", [[v] for v in seven + extra],
+               ["video_id"])
+    _write_json(world.out / "msrvtt" / "MSRVTT_data.json", {"videos": videos, "sentences": sentences})
+    world.sizes["msrvtt_train"] = {"train_7k": len(seven), "train_9k": len(seven) + len(extra),
+                                   "captions": len(sentences),
+                                   "ids": "real lists" if real_lists is not None else "procedural"}
+
+
+def _read_msrvtt_lists(real_data_dir: str | Path | None) -> dict[str, list[str]] | None:
+    """The real ``MSRVTT_train.{7k,9k}.csv`` ids, when both files are at hand."""
+    if real_data_dir is None:
+        return None
+    paths = {k: Path(real_data_dir) / "msrvtt" / f"MSRVTT_train.{k}.csv" for k in ("7k", "9k")}
+    if not all(p.is_file() for p in paths.values()):
+        return None
+    return {k: [r["video_id"] for r in csv.DictReader(p.read_text().splitlines())]
+            for k, p in paths.items()}
+
+
 def _true_moment(times: list[list[int]]) -> tuple[int, int]:
     """The moment most annotators marked (first among ties)."""
     counts = Counter(tuple(t) for t in times)
@@ -534,6 +603,7 @@ def simulate(
     _didemo(world)
     _coin(world)
     _crosstask(world)
+    _msrvtt_train(world, _read_msrvtt_lists(real_data_dir))  # last: the other files stay as they were
     truth["concepts"] = np.array(world.space.names)
     truth["directions"] = world.space.directions.astype(np.float16)
     write_deterministic_npz(out / "world_truth.npz", truth)

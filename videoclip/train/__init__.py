@@ -36,10 +36,11 @@ from videoclip.train.config import (
     PretrainConfig,
     RetrievalCfg,
     RunCfg,
+    SectionedConfig,
 )
 from videoclip.train.data import read_task_labels
 from videoclip.train.log import RunLog, read_log
-from videoclip.train.loop import build_model, pretrain
+from videoclip.train.loop import build_model, build_optimizer, pretrain, wants_bf16
 
 __all__ = [
     "ConfigError",
@@ -50,8 +51,11 @@ __all__ = [
     "RetrievalCfg",
     "RunCfg",
     "RunLog",
+    "SectionedConfig",
     "build_model",
+    "build_optimizer",
     "pretrain",
     "read_log",
     "read_task_labels",
+    "wants_bf16",
 ]

@@ -15,7 +15,7 @@ import torch
 
 from videoclip._io import atomic_dir, atomic_torch_save, atomic_write_bytes, atomic_write_text
 from videoclip.model import VideoCLIP
-from videoclip.train.config import ConfigError, PretrainConfig
+from videoclip.train.config import ConfigError, SectionedConfig
 from videoclip.train.distributed import Dist
 from videoclip.train.retrieval_stage import ReusedVectors
 
@@ -67,7 +67,7 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     position: dict[str, Any],
-    cfg: PretrainConfig,
+    cfg: SectionedConfig,
     ddp: Dist,
     log_lines: int,
     reuse: ReusedVectors,
@@ -121,11 +121,12 @@ def save_checkpoint(
     ddp.barrier()
 
 
-def config_differences(saved: Mapping[str, Any], current: PretrainConfig) -> list[str]:
+def config_differences(saved: Mapping[str, Any], current: SectionedConfig) -> list[str]:
     saved_flat = {k: v for section in saved.values() for k, v in section.items()}
-    saved_flat = {**_LEGACY_VALUES, **saved_flat}
     now = current.to_dict()
     now_flat = {k: v for section in now.values() for k, v in section.items()}
+    legacy = {k: v for k, v in _LEGACY_VALUES.items() if k in now_flat}  # keys this config has
+    saved_flat = {**legacy, **saved_flat}
     return [
         f"{key}: checkpoint {saved_flat.get(key)!r} vs now {now_flat.get(key)!r}"
         for key in sorted(set(saved_flat) | set(now_flat))
@@ -133,7 +134,7 @@ def config_differences(saved: Mapping[str, Any], current: PretrainConfig) -> lis
     ]
 
 
-def load_checkpoint(path: Path, cfg: PretrainConfig, ddp: Dist) -> dict[str, Any]:
+def load_checkpoint(path: Path, cfg: SectionedConfig, ddp: Dist) -> dict[str, Any]:
     try:
         state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
     except (RuntimeError, OSError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as exc:
@@ -175,7 +176,7 @@ def _is_failed_start(path: Path) -> bool:
 
 
 def prepare_run_dir(
-    cfg: PretrainConfig, ddp: Dist
+    cfg: SectionedConfig, ddp: Dist
 ) -> tuple[Path, Path | None, dict[str, Any] | None]:
     """The run directory, and the checkpoint to resume from and its state (None = start fresh).
 

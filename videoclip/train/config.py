@@ -132,8 +132,86 @@ _CHOICES = {
 }
 
 
+class SectionedConfig:
+    """Flat-or-sectioned parsing for a dataclass whose fields are one dataclass per concern
+    (:class:`PretrainConfig`, ``videoclip.finetune``'s config): unknown keys and wrong types raise
+    :class:`ConfigError` naming them."""
+
+    WHAT = "configuration"  # names the kind of parameter in error messages
+
+    @classmethod
+    def sections(cls) -> dict[str, type]:
+        """``{section name: its dataclass}``, from the fields' default factories."""
+        return {f.name: f.default_factory for f in dataclasses.fields(cls)}  # type: ignore[misc]
+
+    @classmethod
+    def keys(cls) -> dict[str, str]:
+        """Every flat key and the section that owns it."""
+        return {
+            f.name: section for section, sub in cls.sections().items() for f in dataclasses.fields(sub)
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> Any:
+        """Flat keys and/or ``{section: {key: value}}``; unknown keys raise :class:`ConfigError`."""
+        owner = cls.keys()
+        known = cls.sections()
+        sections: dict[str, dict[str, Any]] = {name: {} for name in known}
+        unknown = []
+        for key, value in values.items():
+            if key in known and isinstance(value, Mapping):
+                for sub_key, sub_value in value.items():
+                    if owner.get(sub_key) != key:
+                        unknown.append(f"{key}.{sub_key}")
+                    else:
+                        sections[key][sub_key] = sub_value
+            elif key in owner:
+                sections[owner[key]][key] = value
+            else:
+                unknown.append(key)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown {cls.WHAT} parameter(s) {sorted(unknown)}; known: {sorted(owner)}"
+            )
+        built = {}
+        for name, section_cls in known.items():
+            hints = get_type_hints(section_cls)
+            built[name] = section_cls(
+                **{
+                    key: _coerce(value, hints[key], f"{source}: {key}")
+                    for key, value in sections[name].items()
+                }
+            )
+        return cls(**built)
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | Path, overrides: Mapping[str, Any] | None = None
+    ) -> Any:
+        """A YAML preset (flat or sectioned), then ``overrides`` (flat) on top."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"preset {path} not found")
+        values = load_yaml(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"{path}: a preset must be a mapping of parameters, got {type(values).__name__}"
+            )
+        flat = cls.from_dict(values, source=str(path)).flat()
+        flat.update(overrides or {})
+        return cls.from_dict(flat, source=f"{path} + overrides")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """``{section: {key: value}}`` (JSON-ready: tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def flat(self) -> dict[str, Any]:
+        """``{key: value}`` over all sections."""
+        return {k: v for section in dataclasses.asdict(self).values() for k, v in section.items()}
+
+
 @dataclass
-class PretrainConfig:
+class PretrainConfig(SectionedConfig):
     """All settings of a pre-training run, one dataclass per concern.
 
     Build it from flat notebook parameters or a YAML preset: :meth:`from_dict` takes flat keys
@@ -141,6 +219,7 @@ class PretrainConfig:
     wrong types raise :class:`ConfigError` naming them.
     """
 
+    WHAT = "pre-training"
     model: ModelCfg = field(default_factory=ModelCfg)
     data: DataCfg = field(default_factory=DataCfg)
     optim: OptimCfg = field(default_factory=OptimCfg)
@@ -148,7 +227,7 @@ class PretrainConfig:
     run: RunCfg = field(default_factory=RunCfg)
 
     def __post_init__(self) -> None:
-        for section in SECTIONS:
+        for section in self.sections():
             for key, value in dataclasses.asdict(getattr(self, section)).items():
                 if key in _CHOICES and value not in _CHOICES[key]:
                     raise ConfigError(f"{key}={value!r}: choose one of {_CHOICES[key]}")
@@ -207,70 +286,6 @@ class PretrainConfig:
             raise ConfigError(
                 f"need lr > lr_end >= 0, got lr={self.optim.lr}, lr_end={self.optim.lr_end}"
             )
-
-    @staticmethod
-    def keys() -> dict[str, str]:
-        """Every flat key and the section that owns it."""
-        return {
-            f.name: section for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> PretrainConfig:
-        """Flat keys and/or ``{section: {key: value}}``; unknown keys raise :class:`ConfigError`."""
-        owner = cls.keys()
-        sections: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
-        unknown = []
-        for key, value in values.items():
-            if key in SECTIONS and isinstance(value, Mapping):
-                for sub_key, sub_value in value.items():
-                    if owner.get(sub_key) != key:
-                        unknown.append(f"{key}.{sub_key}")
-                    else:
-                        sections[key][sub_key] = sub_value
-            elif key in owner:
-                sections[owner[key]][key] = value
-            else:
-                unknown.append(key)
-        if unknown:
-            raise ConfigError(
-                f"{source}: unknown pre-training parameter(s) {sorted(unknown)}; known: {sorted(owner)}"
-            )
-        built = {}
-        for name, section_cls in SECTIONS.items():
-            hints = get_type_hints(section_cls)
-            built[name] = section_cls(
-                **{
-                    key: _coerce(value, hints[key], f"{source}: {key}")
-                    for key, value in sections[name].items()
-                }
-            )
-        return cls(**built)
-
-    @classmethod
-    def from_yaml(
-        cls, path: str | Path, overrides: Mapping[str, Any] | None = None
-    ) -> PretrainConfig:
-        """A YAML preset (flat or sectioned), then ``overrides`` (flat) on top."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"preset {path} not found")
-        values = load_yaml(path.read_text(encoding="utf-8")) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(
-                f"{path}: a preset must be a mapping of parameters, got {type(values).__name__}"
-            )
-        flat = cls.from_dict(values, source=str(path)).flat()
-        flat.update(overrides or {})
-        return cls.from_dict(flat, source=f"{path} + overrides")
-
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """``{section: {key: value}}`` (JSON-ready: tuples become lists)."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
-
-    def flat(self) -> dict[str, Any]:
-        """``{key: value}`` over all sections."""
-        return {k: v for section in dataclasses.asdict(self).values() for k, v in section.items()}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

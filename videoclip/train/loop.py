@@ -19,7 +19,7 @@ from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
 from videoclip.loss import LOSSES
 from videoclip.model import VideoCLIP
 from videoclip.train.checkpointing import checkpoint_dir, prepare_run_dir, save_checkpoint
-from videoclip.train.config import ConfigError, ModelCfg, PretrainConfig
+from videoclip.train.config import ConfigError, ModelCfg, OptimCfg, PretrainConfig
 from videoclip.train.data import load_data
 from videoclip.train.distributed import Dist, setup_distributed
 from videoclip.train.log import LogWriter
@@ -40,7 +40,31 @@ def build_model(cfg: ModelCfg) -> VideoCLIP:
     return model
 
 
-def _use_bf16(precision: str, device: torch.device) -> bool:
+def build_optimizer(
+    model: torch.nn.Module, cfg: OptimCfg, total_steps: int
+) -> tuple[torch.optim.Adam, Any]:
+    """Adam and its schedule (design §6, §10.0): linear warm-up over ``warmup_steps``, then
+    polynomial (power 1) decay to ``lr_end`` at ``total_steps``, as fairseq's ``polynomial_decay``."""
+    if total_steps <= cfg.warmup_steps:
+        raise ConfigError(
+            f"warmup_steps={cfg.warmup_steps} must be below the run's {total_steps} total "
+            f"steps; lower warmup_steps or train longer (num_epochs, total_steps)"
+        )
+    optimizer = torch.optim.Adam(
+        model.parameters(),
+        lr=cfg.lr,
+        betas=cfg.adam_betas,
+        eps=cfg.adam_eps,
+        weight_decay=cfg.weight_decay,
+        fused=cfg.fused_optimizer,
+    )
+    scheduler = get_polynomial_decay_schedule_with_warmup(
+        optimizer, num_warmup_steps=cfg.warmup_steps, num_training_steps=total_steps,
+        lr_end=cfg.lr_end, power=1.0)
+    return optimizer, scheduler
+
+
+def wants_bf16(precision: str, device: torch.device) -> bool:
     """Whether to autocast to bf16: ``"auto"`` does on CUDA only (on a CPU without AMX bf16
     matrix products measured slower than fp32, bench/RESULTS.md)."""
     return precision == "bf16" or (precision == "auto" and device.type == "cuda")
@@ -97,30 +121,11 @@ def _run(cfg: PretrainConfig, ddp: Dist) -> Path:
     if cfg.run.compile:  # in place: the state dict keeps its names
         for tower in {model.text_encoder, model.video_tower}:  # one module when shared
             tower.compile(dynamic=True)
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=cfg.optim.lr,
-        betas=cfg.optim.adam_betas,
-        eps=cfg.optim.adam_eps,
-        weight_decay=cfg.optim.weight_decay,
-        fused=cfg.optim.fused_optimizer,
-    )
-    if total_steps <= cfg.optim.warmup_steps:
-        raise ConfigError(
-            f"warmup_steps={cfg.optim.warmup_steps} must be below the run's {total_steps} total "
-            f"steps; lower warmup_steps or train longer (num_epochs, total_steps)"
-        )
-    scheduler = get_polynomial_decay_schedule_with_warmup(
-        optimizer,
-        num_warmup_steps=cfg.optim.warmup_steps,
-        num_training_steps=total_steps,
-        lr_end=cfg.optim.lr_end,
-        power=1.0,
-    )
+    optimizer, scheduler = build_optimizer(model, cfg.optim, total_steps)
     torch.manual_seed(cfg.run.seed * 7919 + ddp.rank + 1)  # dropout: a stream per rank
 
     epoch, step_in_epoch, global_step, groups = 0, 0, 0, None
-    use_bf16 = _use_bf16(cfg.run.precision, ddp.device)
+    use_bf16 = wants_bf16(cfg.run.precision, ddp.device)
     reuse = ReusedVectors(data.video_ids, enabled=cfg.retrieval.retrieval_source == "reuse")
     if ckpt is not None and state is not None:
         model.load_state_dict(
