@@ -1,7 +1,8 @@
 """Fine-tuning on the five downstream tasks (design §10): config, loop, per-epoch test scores.
 
 Built on the pre-training machinery of :mod:`videoclip.train`: the same config parsing
-(:class:`~videoclip.train.SectionedConfig`), torchrun setup, Adam and schedule, run directory,
+(:class:`~videoclip.train.SectionedConfig`), torchrun setup, Adam and schedule, the update step
+(:func:`~videoclip.train.step.train_step`), run directory,
 atomic checkpoints (``checkpoints/step-N``, ``latest``), resume with the configuration check, and
 JSON-lines log. What differs is the data (:mod:`videoclip.finetune.examples`), the loss
 (:class:`~videoclip.finetune.heads.FinetuneModule`), and the end of every epoch: the model is
@@ -26,14 +27,12 @@ the last partial batch of an epoch's shuffled batch order waits under DDP (each 
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -66,10 +65,11 @@ from videoclip.train import (
     read_log,
     wants_bf16,
 )
-from videoclip.train.checkpointing import checkpoint_dir, prepare_run_dir, save_checkpoint
+from videoclip.train.checkpointing import prepare_run_dir, save_checkpoint
 from videoclip.train.distributed import Dist, setup_distributed
 from videoclip.train.log import LogWriter
 from videoclip.train.retrieval_stage import STEP_STREAM, ReusedVectors, derived_rng
+from videoclip.train.step import TrainState, train_step
 
 __all__ = ["FinetuneConfig", "TaskCfg", "finetune", "load_preset"]
 
@@ -221,7 +221,7 @@ def _epoch_eval(module: FinetuneModule, cfg: FinetuneConfig, test: TrainingSet |
 
 
 def _run(cfg: FinetuneConfig, ddp: Dist) -> Path:
-    run_dir, ckpt, state = prepare_run_dir(cfg, ddp)
+    run_dir, ckpt, saved = prepare_run_dir(cfg, ddp)
     log = LogWriter(run_dir / "log.jsonl", ddp.is_main)
     tc = cfg.task
     model = _load_init(tc.init)
@@ -252,25 +252,14 @@ def _run(cfg: FinetuneConfig, ddp: Dist) -> Path:
     if cfg.run.compile:  # in place: the state dict keeps its names
         for tower in {model.text_encoder, model.video_tower}:
             tower.compile(dynamic=True)
-    optimizer, scheduler = build_optimizer(module, cfg.optim, total_steps)
+    state = TrainState(module, *build_optimizer(module, cfg.optim, total_steps))
     torch.manual_seed(cfg.run.seed * 7919 + ddp.rank + 1)  # dropout: a stream per rank
     use_bf16 = wants_bf16(cfg.run.precision, ddp.device)
 
-    epoch, step_in_epoch, global_step = 0, 0, 0
-    if ckpt is not None and state is not None:
-        module.load_state_dict(
-            safetensors.torch.load_file(ckpt / "model.safetensors", device=str(ddp.device)))
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rng = state["rng"][ddp.rank]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None:
-            torch.cuda.set_rng_state(rng["cuda"], ddp.device)
-        position = state["position"]
-        epoch, step_in_epoch, global_step = (position["epoch"], position["step_in_epoch"],
-                                             position["global_step"])
-        log.write({"type": "resume", "from": ckpt.name, "epoch": epoch, "step": step_in_epoch,
-                   "global_step": global_step})
+    if ckpt is not None and saved is not None:
+        state.restore(ckpt, saved, ddp)
+        log.write({"type": "resume", "from": ckpt.name, "epoch": state.epoch,
+                   "step": state.step_in_epoch, "global_step": state.global_step})
     else:
         log.write({"type": "start", "config": cfg.to_dict(), "world_size": ddp.world_size,
                    "device": str(ddp.device), "num_items": len(data.items),
@@ -282,66 +271,50 @@ def _run(cfg: FinetuneConfig, ddp: Dist) -> Path:
     train_module = (DistributedDataParallel(module, find_unused_parameters=unused)
                     if ddp.enabled else module)
     no_reuse = ReusedVectors([], enabled=False)  # pre-training's retrieval vectors: none here
-    bar = tqdm(total=cfg.optim.num_epochs * steps_per_epoch, initial=global_step,
+    bar = tqdm(total=cfg.optim.num_epochs * steps_per_epoch, initial=state.global_step,
                desc=f"finetune {tc.task}", disable=not (cfg.run.progress and ddp.is_main),
                dynamic_ncols=True)
 
-    def save(position: dict[str, Any]) -> None:
-        save_checkpoint(run_dir, module, optimizer, scheduler, position, cfg, ddp,
-                               log.lines, no_reuse)
+    def save() -> None:
+        save_checkpoint(run_dir, module, state.optimizer, state.scheduler, state.position(), cfg,
+                        ddp, log.lines, no_reuse)
 
     try:
-        while epoch < cfg.optim.num_epochs:
-            my_batches = epoch_batches(data.batches, seed=cfg.run.seed, epoch=epoch,
+        while state.epoch < cfg.optim.num_epochs:
+            my_batches = epoch_batches(data.batches, seed=cfg.run.seed, epoch=state.epoch,
                                        rank=ddp.rank, world_size=ddp.world_size)
             module.train()
 
-            def build(step: int, epoch: int = epoch, my_batches: list = my_batches) -> Any:
+            def build(step: int, epoch: int = state.epoch, my_batches: list = my_batches) -> Any:
                 rng = derived_rng(cfg.run.seed, epoch, STEP_STREAM, step, ddp.rank)
                 return data.collate(my_batches[step], rng)
 
-            steps = range(step_in_epoch, steps_per_epoch)
+            steps = range(state.step_in_epoch, steps_per_epoch)
             loader = Prefetcher(build, steps) if cfg.run.prefetch else None
             try:
                 started = time.perf_counter()
                 for batch in loader if loader is not None else map(build, steps):
-                    batch = _to(batch, ddp.device)
-                    with torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                        loss = train_module(batch)
-                    loss_value = float(loss.item())
-                    if ddp.any_true(not math.isfinite(loss_value)):
-                        raise FloatingPointError(
-                            f"the loss is {loss_value} at epoch {epoch}, step {step_in_epoch} "
-                            f"(global step {global_step + 1}) on rank {ddp.rank}; nothing was saved "
-                            f"after the last checkpoint in {checkpoint_dir(run_dir)}. Lower lr, or "
-                            f"resume from that checkpoint")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grad_norm = torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.grad_clip)
-                    lr = scheduler.get_last_lr()[0]
-                    optimizer.step()
-                    scheduler.step()
-                    step_in_epoch += 1
-                    global_step += 1
+                    record = train_step(state, train_module, _to(batch, ddp.device),
+                                        lambda loss, _: (loss, {}), grad_clip=cfg.optim.grad_clip,
+                                        use_bf16=use_bf16, ddp=ddp, run_dir=run_dir)
                     now = time.perf_counter()
-                    log.write({"type": "step", "epoch": epoch, "step": step_in_epoch,
-                               "global_step": global_step, "loss": loss_value, "lr": lr,
-                               "grad_norm": float(grad_norm), "seconds": now - started})
+                    record["seconds"] = now - started
+                    log.write(record)
                     started = now
                     bar.update(1)
-                    bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.2e}")
-                    if step_in_epoch == steps_per_epoch:
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
+                    if state.step_in_epoch == steps_per_epoch:
                         if tc.eval_every_epoch and ddp.is_main:
                             scores = _epoch_eval(module, cfg, test, ddp.device, use_bf16)
-                            log.write({"type": "epoch_eval", "epoch": epoch + 1,
-                                       "global_step": global_step, **scores})
-                        epoch, step_in_epoch = epoch + 1, 0
-                        save({"epoch": epoch, "step_in_epoch": 0, "global_step": global_step})
+                            log.write({"type": "epoch_eval", "epoch": state.epoch + 1,
+                                       "global_step": state.global_step, **scores})
+                        state.epoch, state.step_in_epoch = state.epoch + 1, 0
+                        save()
                         started = time.perf_counter()
-                    elif cfg.run.checkpoint_every and global_step % cfg.run.checkpoint_every == 0:
-                        save({"epoch": epoch, "step_in_epoch": step_in_epoch,
-                              "global_step": global_step})
-                    if cfg.run.stop_after_steps and global_step >= cfg.run.stop_after_steps:
+                    elif (cfg.run.checkpoint_every
+                          and state.global_step % cfg.run.checkpoint_every == 0):
+                        save()
+                    if cfg.run.stop_after_steps and state.global_step >= cfg.run.stop_after_steps:
                         return run_dir  # as if killed here: nothing more is written
             finally:
                 if loader is not None:
@@ -353,7 +326,7 @@ def _run(cfg: FinetuneConfig, ddp: Dist) -> Path:
         if head is not None:
             save_head(head, run_dir / "final")
         write_results(run_dir / "results.json", _results(cfg, run_dir, data), config=cfg.to_dict())
-        log.write({"type": "done", "global_step": global_step})
+        log.write({"type": "done", "global_step": state.global_step})
     ddp.barrier()
     return run_dir
 

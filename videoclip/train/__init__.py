@@ -25,7 +25,7 @@ epoch's groups are stored in each checkpoint, and the torch RNG (dropout) is sav
 run killed mid-epoch and resumed ends with the same weights as one that ran through.
 
 Modules: ``config`` (the settings), ``distributed``, ``data`` (the corpus), ``retrieval_stage``,
-``checkpointing``, ``log``, ``loop``. Deviations from the original: design §11.
+``checkpointing``, ``log``, ``step`` (one update, shared with fine-tuning), ``loop``. Deviations from the original: design §11.
 """
 
 from videoclip.train.config import (

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import safetensors.torch
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -18,12 +16,13 @@ from transformers import get_polynomial_decay_schedule_with_warmup
 from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
 from videoclip.loss import LOSSES
 from videoclip.model import VideoCLIP
-from videoclip.train.checkpointing import checkpoint_dir, prepare_run_dir, save_checkpoint
+from videoclip.train.checkpointing import prepare_run_dir, save_checkpoint
 from videoclip.train.config import ConfigError, ModelCfg, OptimCfg, PretrainConfig
 from videoclip.train.data import load_data
 from videoclip.train.distributed import Dist, setup_distributed
 from videoclip.train.log import LogWriter
 from videoclip.train.retrieval_stage import STEP_STREAM, ReusedVectors, derived_rng, retrieval_stage
+from videoclip.train.step import TrainState, train_step
 
 
 def build_model(cfg: ModelCfg) -> VideoCLIP:
@@ -100,189 +99,107 @@ def pretrain(config: PretrainConfig | Mapping[str, Any]) -> Path:
             dist.destroy_process_group()
 
 
-def _run(cfg: PretrainConfig, ddp: Dist) -> Path:
-    run_dir, ckpt, state = prepare_run_dir(cfg, ddp)
-    log = LogWriter(run_dir / "log.jsonl", ddp.is_main)
-
+def _model_and_data(cfg: PretrainConfig, ddp: Dist) -> tuple[VideoCLIP, Any, int]:
+    """The model (on the device, compiled when asked), the training corpus, steps per epoch."""
     torch.manual_seed(cfg.run.seed)  # the video MLP's initial weights: the same on every rank
     model = build_model(cfg.model)
     data = load_data(cfg.data, model.tokenizer, ddp)
     group_size = cfg.data.num_video_per_batch
-    num_groups = len(data.video_ids) // group_size
-    steps_per_epoch = num_groups // ddp.world_size
+    steps_per_epoch = len(data.video_ids) // group_size // ddp.world_size
     if steps_per_epoch < 1:
         raise ValueError(
             f"{len(data.video_ids)} usable training videos are too few for one group of "
             f"{group_size} (num_video_per_batch) per process ({ddp.world_size} processes); add "
             f"videos or lower num_video_per_batch (data report: {data.report})"
         )
-    total_steps = cfg.optim.total_steps or cfg.optim.num_epochs * steps_per_epoch
     model.to(ddp.device)
     if cfg.run.compile:  # in place: the state dict keeps its names
         for tower in {model.text_encoder, model.video_tower}:  # one module when shared
             tower.compile(dynamic=True)
-    optimizer, scheduler = build_optimizer(model, cfg.optim, total_steps)
+    return model, data, steps_per_epoch
+
+
+def _run(cfg: PretrainConfig, ddp: Dist) -> Path:
+    run_dir, ckpt, saved = prepare_run_dir(cfg, ddp)
+    log = LogWriter(run_dir / "log.jsonl", ddp.is_main)
+
+    model, data, steps_per_epoch = _model_and_data(cfg, ddp)
+    total_steps = cfg.optim.total_steps or cfg.optim.num_epochs * steps_per_epoch
+    state = TrainState(model, *build_optimizer(model, cfg.optim, total_steps))
     torch.manual_seed(cfg.run.seed * 7919 + ddp.rank + 1)  # dropout: a stream per rank
 
-    epoch, step_in_epoch, global_step, groups = 0, 0, 0, None
+    groups = None
     use_bf16 = wants_bf16(cfg.run.precision, ddp.device)
     reuse = ReusedVectors(data.video_ids, enabled=cfg.retrieval.retrieval_source == "reuse")
-    if ckpt is not None and state is not None:
-        model.load_state_dict(
-            safetensors.torch.load_file(ckpt / "model.safetensors", device=str(ddp.device))
-        )
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rng = state["rng"][ddp.rank]
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None:
-            torch.cuda.set_rng_state(rng["cuda"], ddp.device)
-        position = state["position"]
-        epoch, step_in_epoch, global_step = (
-            position["epoch"],
-            position["step_in_epoch"],
-            position["global_step"],
-        )
-        groups = position["groups"]
-        reuse.load_state(state.get("reuse"), ddp.rank)
-        log.write(
-            {
-                "type": "resume",
-                "from": ckpt.name,
-                "epoch": epoch,
-                "step": step_in_epoch,
-                "global_step": global_step,
-            }
-        )
+    if ckpt is not None and saved is not None:
+        groups = state.restore(ckpt, saved, ddp)["groups"]
+        reuse.load_state(saved.get("reuse"), ddp.rank)
+        log.write({"type": "resume", "from": ckpt.name, "epoch": state.epoch,
+                   "step": state.step_in_epoch, "global_step": state.global_step})
     else:
-        log.write(
-            {
-                "type": "start",
-                "config": cfg.to_dict(),
-                "world_size": ddp.world_size,
-                "device": str(ddp.device),
-                "num_videos": len(data.video_ids),
-                "steps_per_epoch": steps_per_epoch,
-                "total_steps": total_steps,
-                "data": data.report,
-            }
-        )
+        log.write({"type": "start", "config": cfg.to_dict(), "world_size": ddp.world_size,
+                   "device": str(ddp.device), "num_videos": len(data.video_ids),
+                   "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
+                   "data": data.report})
 
     train_model: torch.nn.Module = DistributedDataParallel(model) if ddp.enabled else model
     sampler = ClipSampler(kind=cfg.data.sampler)
-    pairs_per_step = group_size * cfg.data.clip_per_video * ddp.world_size
-    bar = tqdm(
-        total=cfg.optim.num_epochs * steps_per_epoch,
-        initial=global_step,
-        desc="pretrain",
-        disable=not (cfg.run.progress and ddp.is_main),
-        dynamic_ncols=True,
-    )
+    pairs_per_step = cfg.data.num_video_per_batch * cfg.data.clip_per_video * ddp.world_size
+    every = cfg.run.checkpoint_every
+    bar = tqdm(total=cfg.optim.num_epochs * steps_per_epoch, initial=state.global_step,
+               desc="pretrain", disable=not (cfg.run.progress and ddp.is_main), dynamic_ncols=True)
 
-    def save(position: dict[str, Any]) -> None:
-        save_checkpoint(run_dir, model, optimizer, scheduler, position, cfg, ddp, log.lines, reuse)
+    def loss_of(output: tuple[torch.Tensor, ...], batch: Any) -> tuple[torch.Tensor, dict]:
+        video_emb, text_emb = output
+        loss = _loss(video_emb, text_emb, batch, cfg.optim.loss)
+        # The loss if every clip and text embedded to one vector: a collapsed run sits here.
+        zeros = video_emb.new_zeros(len(video_emb), 1), text_emb.new_zeros(len(text_emb), 1)
+        chance_loss = float(_loss(*zeros, batch, cfg.optim.loss))
+        reuse.add(batch.video_ids, video_emb, text_emb)
+        return loss, {"chance_loss": chance_loss}
+
+    def save() -> None:
+        position = {**state.position(), "groups": groups}
+        save_checkpoint(run_dir, model, state.optimizer, state.scheduler, position, cfg, ddp,
+                        log.lines, reuse)
 
     try:
-        while epoch < cfg.optim.num_epochs:
+        while state.epoch < cfg.optim.num_epochs:
             if groups is None:
-                groups, stats = retrieval_stage(model, data, cfg, epoch, ddp, reuse, use_bf16)
-                log.write(
-                    {"type": "retrieval", "epoch": epoch, "global_step": global_step, **stats}
-                )
+                groups, stats = retrieval_stage(model, data, cfg, state.epoch, ddp, reuse, use_bf16)
+                log.write({"type": "retrieval", "epoch": state.epoch,
+                           "global_step": state.global_step, **stats})
             my_groups = groups[ddp.rank :: ddp.world_size][:steps_per_epoch]
             model.train()
 
-            def build(step: int, epoch: int = epoch, my_groups: list = my_groups) -> Any:
-                return make_batch(
-                    my_groups[step],
-                    data.store,
-                    data.token_cache,
-                    clip_per_video=cfg.data.clip_per_video,
-                    sampler=sampler,
-                    rng=derived_rng(cfg.run.seed, epoch, STEP_STREAM, step, ddp.rank),
-                )
+            def build(step: int, epoch: int = state.epoch, my_groups: list = my_groups) -> Any:
+                rng = derived_rng(cfg.run.seed, epoch, STEP_STREAM, step, ddp.rank)
+                return make_batch(my_groups[step], data.store, data.token_cache,
+                                  clip_per_video=cfg.data.clip_per_video, sampler=sampler, rng=rng)
 
-            steps = range(step_in_epoch, steps_per_epoch)
-            loader = (
-                Prefetcher(build, steps, pin_memory=ddp.device.type == "cuda")
-                if cfg.run.prefetch
-                else None
-            )
+            steps = range(state.step_in_epoch, steps_per_epoch)
+            loader = (Prefetcher(build, steps, pin_memory=ddp.device.type == "cuda")
+                      if cfg.run.prefetch else None)
             try:
                 started = time.perf_counter()
                 for batch in loader if loader is not None else map(build, steps):
                     batch = batch.to(ddp.device, non_blocking=loader is not None)
-                    with torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                        video_emb, text_emb = train_model(batch)
-                    loss = _loss(video_emb, text_emb, batch, cfg.optim.loss)
-                    loss_value = float(loss.item())
-                    # The loss if every clip and text embedded to one vector: a collapsed run sits here.
-                    chance_loss = float(
-                        _loss(
-                            video_emb.new_zeros(len(video_emb), 1),
-                            text_emb.new_zeros(len(text_emb), 1),
-                            batch,
-                            cfg.optim.loss,
-                        )
-                    )
-                    if ddp.any_true(not math.isfinite(loss_value)):
-                        raise FloatingPointError(
-                            f"the loss is {loss_value} at epoch {epoch}, step {step_in_epoch} "
-                            f"(global step {global_step + 1}) on rank {ddp.rank}; nothing was saved "
-                            f"after the last checkpoint in {checkpoint_dir(run_dir)}. Lower lr, "
-                            f"check the features for bad values, or resume from that checkpoint"
-                        )
-                    reuse.add(batch.video_ids, video_emb, text_emb)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    grad_norm = torch.nn.utils.clip_grad_norm_(
-                        model.parameters(), cfg.optim.grad_clip
-                    )
-                    lr = scheduler.get_last_lr()[0]
-                    optimizer.step()
-                    scheduler.step()
-                    step_in_epoch += 1
-                    global_step += 1
+                    record = train_step(state, train_model, batch, loss_of,
+                                        grad_clip=cfg.optim.grad_clip, use_bf16=use_bf16,
+                                        ddp=ddp, run_dir=run_dir)
                     now = time.perf_counter()
-                    pairs_per_s = pairs_per_step / (now - started)
+                    record["pairs_per_s"] = pairs_per_step / (now - started)
                     started = now
-                    log.write(
-                        {
-                            "type": "step",
-                            "epoch": epoch,
-                            "step": step_in_epoch,
-                            "global_step": global_step,
-                            "loss": loss_value,
-                            "chance_loss": chance_loss,
-                            "lr": lr,
-                            "grad_norm": float(grad_norm),
-                            "pairs_per_s": pairs_per_s,
-                        }
-                    )
+                    log.write(record)
                     bar.update(1)
-                    bar.set_postfix(
-                        loss=f"{loss_value:.3f}", lr=f"{lr:.2e}", pairs_s=f"{pairs_per_s:.0f}"
-                    )
-                    if step_in_epoch == steps_per_epoch:
-                        epoch, step_in_epoch, groups = epoch + 1, 0, None
-                        save(
-                            {
-                                "epoch": epoch,
-                                "step_in_epoch": 0,
-                                "global_step": global_step,
-                                "groups": None,
-                            }
-                        )
-                    elif cfg.run.checkpoint_every and global_step % cfg.run.checkpoint_every == 0:
-                        save(
-                            {
-                                "epoch": epoch,
-                                "step_in_epoch": step_in_epoch,
-                                "global_step": global_step,
-                                "groups": groups,
-                            }
-                        )
-                    if cfg.run.stop_after_steps and global_step >= cfg.run.stop_after_steps:
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}",
+                                    pairs_s=f"{record['pairs_per_s']:.0f}")
+                    if state.step_in_epoch == steps_per_epoch:
+                        state.epoch, state.step_in_epoch, groups = state.epoch + 1, 0, None
+                        save()
+                    elif every and state.global_step % every == 0:
+                        save()
+                    if cfg.run.stop_after_steps and state.global_step >= cfg.run.stop_after_steps:
                         return run_dir  # as if killed here: nothing more is written
             finally:
                 if loader is not None:
@@ -291,6 +208,6 @@ def _run(cfg: PretrainConfig, ddp: Dist) -> Path:
         bar.close()
     if ddp.is_main:
         model.save_pretrained(run_dir / "final")
-        log.write({"type": "done", "global_step": global_step})
+        log.write({"type": "done", "global_step": state.global_step})
     ddp.barrier()
     return run_dir
