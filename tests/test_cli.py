@@ -10,7 +10,7 @@ import pytest
 
 from videoclip.cli import build_parser, main
 
-COMMANDS = ("simulate", "pretrain", "finetune", "evaluate", "convert", "extract", "index", "search")
+COMMANDS = ("pretrain", "finetune", "evaluate", "convert", "extract", "index", "search")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -20,7 +20,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_no_command_prints_usage_and_fails(capsys):
     assert main([]) == 2
-    assert "simulate" in capsys.readouterr().out
+    assert "pretrain" in capsys.readouterr().out
 
 
 def test_the_parser_declares_every_command():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from videoclip import cli
+from videoclip.sim import cli as sim_cli
 from videoclip.checkpoint import CheckpointError
 from videoclip.data.benchmarks import AnnotationError
 from videoclip.data.captions import CaptionError
@@ -26,7 +27,7 @@ def test_unknown_command_is_named(capsys):
 
 
 def test_argparse_usage_errors_are_one_line(capsys):
-    assert cli.main(["simulate"]) == 2
+    assert sim_cli.main(["simulate"]) == 2
     assert "--out" in _one_line(capsys)
     assert cli.main(["pretrain", "--seed", "-1"]) == 2
     assert "seed=-1 must be >= 0" in _one_line(capsys)
@@ -44,25 +45,25 @@ def test_package_errors_are_one_line_with_their_exit_code(monkeypatch, capsys, e
     def fail(args):
         raise error
 
-    monkeypatch.setattr(cli, "_simulate", fail)
-    assert cli.main(["simulate", "--out", "x"]) == code
+    monkeypatch.setattr(sim_cli, "_simulate", fail)
+    assert sim_cli.main(["simulate", "--out", "x"]) == code
     line = _one_line(capsys)
     assert "Traceback" not in line and "unexpected" not in line
     assert line.split(": ", 1)[1].split()[0] == str(error).split()[0]
     with pytest.raises(type(error)):
-        cli.main(["simulate", "--out", "x", "--debug"])
+        sim_cli.main(["simulate", "--out", "x", "--debug"])
 
 
 def test_a_value_error_the_package_raises_is_plain(tmp_path, capsys):
-    assert cli.main(["simulate", "--out", str(tmp_path / "w"), "--num-videos", "0"]) == 1
+    assert sim_cli.main(["simulate", "--out", str(tmp_path / "w"), "--num-videos", "0"]) == 1
     line = _one_line(capsys)
     assert "num_videos must be at least 2" in line and "ValueError" not in line
     assert not (tmp_path / "w").exists()
 
 
 def test_an_error_from_a_dependency_names_its_type_and_debug(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "_simulate", lambda args: np.random.default_rng(-1))
-    assert cli.main(["simulate", "--out", "x"]) == 1
+    monkeypatch.setattr(sim_cli, "_simulate", lambda args: np.random.default_rng(-1))
+    assert sim_cli.main(["simulate", "--out", "x"]) == 1
     line = _one_line(capsys)
     assert line.startswith("error: ValueError: ") and "rerun with --debug" in line
 

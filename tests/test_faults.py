@@ -338,7 +338,7 @@ def _data_root(tmp_path: Path) -> Path:
 
 
 def test_simulate_refuses_a_data_root_and_a_file(tmp_path: Path, capsys) -> None:
-    from videoclip.cli import main
+    from videoclip.sim.cli import main
 
     root = _data_root(tmp_path)
     before = _files(root)

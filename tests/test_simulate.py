@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoclip.cli import main
+from videoclip.sim.cli import main
 from videoclip.data.benchmarks import (
     crosstask_split,
     load_coin,

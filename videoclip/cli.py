@@ -86,43 +86,7 @@ def run_guarded(command: Callable[[], int | None], *, debug: bool = False) -> in
         return 2 if type(err).__name__ in USAGE_ERRORS else 1
 
 
-# ---------------------------------------------------------------------------------- simulate
-
-_OVERWRITE_HELP = "write into an existing, non-empty output (files of the same name are replaced)"
-
-
-def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    from videoclip.sim.config import PRESETS
-
-    p = sub.add_parser(
-        "simulate",
-        help="write a simulated data root (features + captions + all benchmarks)",
-        description="Write a simulated data root in the benchmarks' official formats.",
-    )
-    p.add_argument("--out", required=True, help="data root to write")
-    p.add_argument("--preset", default="toy", choices=sorted(PRESETS))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--real-data", default=None, help="real annotation files to ground text in")
-    p.add_argument("--num-videos", type=int, default=None, help="override the corpus size")
-    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
-    p.set_defaults(handler=_simulate)
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from videoclip.sim.world import simulate
-
-    overrides = {} if args.num_videos is None else {"num_videos": args.num_videos}
-    path = simulate(
-        args.out,
-        preset=args.preset,
-        seed=args.seed,
-        real_data_dir=args.real_data,
-        overwrite=args.overwrite,
-        **overrides,
-    )
-    sizes = json.loads((path / "world.json").read_text())["sizes"]
-    print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-    return 0
+OVERWRITE_HELP = "write into an existing, non-empty output (files of the same name are replaced)"
 
 
 # ---------------------------------------------------------------------------------- pretrain
@@ -305,7 +269,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow arbitrary pickled objects in the checkpoint (only for files you trust)",
     )
-    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     p.set_defaults(handler=_convert)
 
 
@@ -477,28 +441,36 @@ def _search(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- main
 
-SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_finetune, _add_evaluate, _add_convert,
+SUBCOMMANDS = (_add_pretrain, _add_finetune, _add_evaluate, _add_convert,
                _add_extract, _add_index, _add_search)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="videoclip", description=__doc__.split("\n\n")[0])
+def build_parser(
+    subcommands: Sequence[Callable[[argparse._SubParsersAction], None]] = SUBCOMMANDS,
+    prog: str = "videoclip",
+) -> argparse.ArgumentParser:
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--debug",
         action="store_true",
         help="show the traceback of an error (accepted anywhere on the line)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in SUBCOMMANDS:
+    for add in subcommands:
         add(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    subcommands: Sequence[Callable[[argparse._SubParsersAction], None]] = SUBCOMMANDS,
+    prog: str = "videoclip",
+) -> int:
+    """Parse ``argv`` and run the chosen subcommand under :func:`run_guarded`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
-    parser = build_parser()
+    parser = build_parser(subcommands, prog)
     try:  # usage errors and --help exit through SystemExit; return their status instead
         args, rest = parser.parse_known_args(argv)
         if rest and not getattr(args, "takes_overrides", False):

@@ -83,7 +83,7 @@ class TaskCfg:
 
     task: str = "youcook2"  # youcook2 | msrvtt | msrvtt-qa | coin | crosstask
     init: str = ""  # the pre-trained model: a save_pretrained directory (`videoclip convert` output)
-    data_dir: str = ""  # the data root (official formats; `videoclip simulate` writes one)
+    data_dir: str = ""  # the data root (official formats; `python -m videoclip.sim simulate` writes one)
     features: str = ""  # "" = <data_dir>/<benchmark>/features
     batch_size: int = 128  # pairs per process and step (retrieval; 224 for MSR-VTT); COIN/CrossTask: 1 video
     dup: int = 20  # MSR-VTT: the video list repeated per epoch (design §10.2)

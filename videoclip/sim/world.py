@@ -14,7 +14,7 @@ filler talk and ASR noise. Benchmark videos are rendered the same way but never 
 their ids are disjoint from the pre-training corpus; their captions are the clean step texts,
 which share words (hence concepts) with the narration of the same steps.
 
-CLI: ``python -m videoclip simulate --out DIR --preset toy [--seed 0] [--real-data DIR]``.
+CLI: ``python -m videoclip.sim simulate --out DIR --preset toy [--seed 0] [--real-data DIR]``.
 """
 
 from __future__ import annotations

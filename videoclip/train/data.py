@@ -53,7 +53,7 @@ def load_data(cfg: DataCfg, tokenizer: Any, ddp: Dist) -> TrainData:
     """The feature store, the token cache and the usable training videos (drops counted)."""
     if not cfg.data_dir:
         raise ConfigError(
-            "data_dir is empty: point it at a data root (e.g. one written by `videoclip simulate`)"
+            "data_dir is empty: point it at a data root (e.g. one written by `python -m videoclip.sim simulate`)"
         )
     store = open_feature_store(_path(cfg.data_dir, cfg.features))
     cache_dir = _path(cfg.data_dir, cfg.token_cache_dir) if cfg.token_cache_dir else None
