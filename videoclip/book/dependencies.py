@@ -14,6 +14,7 @@ imported. An import the walk cannot resolve to a file is a name imported from a 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -35,7 +36,8 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def imported_modules(source: str, *, module: str = "", is_package: bool = False) -> set[str]:
+@functools.lru_cache(maxsize=512)  # a build walks each module once per chapter: parse it once
+def imported_modules(source: str, *, module: str = "", is_package: bool = False) -> frozenset[str]:
     """The ``videoclip`` modules that ``source`` imports anywhere (top level or inside functions).
 
     Args:
@@ -58,7 +60,7 @@ def imported_modules(source: str, *, module: str = "", is_package: bool = False)
                 base = ".".join([*anchor, base] if base else anchor)
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # kept when a submodule
-    return {name for name in found if module_file(name) is not None}
+    return frozenset(name for name in found if module_file(name) is not None)
 
 
 def _with_parents(name: str) -> list[str]:

@@ -139,7 +139,7 @@ def _run_one(job: Job, out_dir: Path, code: str) -> str | None:
         result = job.fn(**job.kwargs)
         _write_json(out_dir / f"{job.key}.json", {"key": job.key, "code": code, "result": result,
                                                   "seconds": round(time.perf_counter() - start, 1)})
-    except Exception as err:  # reported by run_jobs with the key; the other jobs go on
+    except Exception as err:  # noqa: BLE001 -- reported by run_jobs with its key; the others go on
         with open(out_dir / f"{job.key}.log", "a") as log:
             log.write(traceback.format_exc())
         return f"{type(err).__name__}: {err}".splitlines()[0]
