@@ -128,8 +128,15 @@ def _load(out_dir: Path, key: str, code: str) -> Any | None:
 
 def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1))
+    tmp.write_text(json.dumps(value, indent=1, default=_plain))
     os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers; anything else is not JSON: a clear error."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"a job returned {type(value).__name__}, which JSON cannot hold: {value!r}")
 
 
 def _run_one(job: Job, out_dir: Path, code: str) -> str | None:
