@@ -1,7 +1,7 @@
 """Benchmark: ablation runs per hour, one process of 2 threads against 2 processes of 1 thread (issue 19).
 
 The same runs both ways: the book's toy ablation run (``params/pretrain/toy_ablation.yaml``, one
-Table 7 row, pre-trained and evaluated zero-shot on YouCook2, ``ablations.train_and_evaluate``) at
+Table 7 row, pre-trained and evaluated zero-shot on YouCook2, ``videoclip.book.ablations.train_and_evaluate``) at
 seeds ``0 .. runs-1`` on the toy world, through the book's job runner (``videoclip.book.jobs``):
 
 * ``1x2``: ``workers=1, threads=2`` (the runs one after another, as chapter 09 ran them);
@@ -28,11 +28,11 @@ from typing import Any
 
 from _common import OUT_DIR, save, table
 
-from videoclip.ablations import FULL, train_and_evaluate
 from videoclip.backbone import load_tokenizer
+from videoclip.book.ablations import FULL, train_and_evaluate
 from videoclip.book.jobs import Job, run_jobs
+from videoclip.book.workspace import ensure_world, pretrain_config
 from videoclip.data.captions import build_token_cache
-from videoclip.workspace import ensure_world, pretrain_config
 
 REPO = Path(__file__).resolve().parent.parent
 ARMS = {"1x2": {"workers": 1, "threads": 2}, "2x1": {"workers": 2, "threads": 1}}

@@ -8,9 +8,9 @@ import torch
 import yaml
 from test_train import tiny_config, write_tiny_backbone
 
-from videoclip.ablations import FULL, METRICS, train_and_evaluate
+from videoclip.book.ablations import FULL, METRICS, train_and_evaluate
 from videoclip.book.jobs import Job, run_jobs
-from videoclip.data.simulate import simulate
+from videoclip.sim.world import simulate
 
 pytestmark = pytest.mark.slow
 ROWS = (FULL, "w/o retrieval")

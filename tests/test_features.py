@@ -1,4 +1,4 @@
-"""Feature stores (SPEC §3): the released per-video layout, the packed layout, and bad input."""
+"""Feature stores (design §3): the released per-video layout, the packed layout, and bad input."""
 
 from __future__ import annotations
 

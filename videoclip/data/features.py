@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from videoclip._io import atomic_dir, atomic_write
 
 __all__ = [
     "FeatureError",
@@ -358,14 +358,11 @@ def open_feature_store(path: str | Path, *, dim: int = 512) -> NpyFeatureStore |
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def write_features(directory: str | Path, vid: str, array: np.ndarray, *, dim: int = 512) -> Path:
@@ -417,9 +414,7 @@ def pack_features(
     if missing:
         raise FeatureError(f"{store.path}: {len(missing)} requested ids have no features, "
                            f"e.g. {missing[:3]}; pass ids that exist")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_dir(out_dir) as tmp_dir:
         shards = []
         for shard_idx, first in enumerate(range(0, len(vids), shard_videos)):
             chunk = vids[first:first + shard_videos]
@@ -438,10 +433,6 @@ def pack_features(
         index = {"format": PACKED_FORMAT, "version": PACKED_VERSION, "dim": dim,
                  "dtype": "float16", "num_videos": len(vids), "shards": shards}
         (tmp_dir / "index.json").write_text(json.dumps(index, indent=1))
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     return PackedFeatureStore(out_dir, dim=dim)
 
 

@@ -13,9 +13,9 @@ the chapters before it (the scorecard) says so in its header (``videoclip: reads
 true``); its stamp then also holds theirs. ``all`` prints each chapter as it starts, with the time
 left estimated from the chapters' times in the previous build.
 
-    python -m videoclip.notebooks run 05_pretraining --profile toy [-p num_epochs=2]
-    python -m videoclip.notebooks all --profile toy
-    python -m videoclip.notebooks sync          # write the paired .ipynb files (for nbval)
+    python -m videoclip.book run 03_pretraining --profile toy [-p num_epochs=2]
+    python -m videoclip.book all --profile toy
+    python -m videoclip.book sync          # write the paired .ipynb files (for nbval)
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import yaml
 
 from videoclip.book.dependencies import dependency_files, files_digest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository of an editable install
 NOTEBOOK_DIR = REPO / "notebooks"
 PARAMS_DIR = REPO / "params"
 EXECUTED_DIR = REPO / "book" / "executed"
@@ -275,7 +275,7 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m videoclip.notebooks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m videoclip.book", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute one notebook")
