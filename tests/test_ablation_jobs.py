@@ -8,8 +8,7 @@ import torch
 import yaml
 from test_train import tiny_config, write_tiny_backbone
 
-from videoclip.book.ablations import FULL, METRICS, train_and_evaluate
-from videoclip.book.jobs import Job, run_jobs
+from videoclip.book.ablations import FULL, METRICS, run_ablations
 from videoclip.sim.world import simulate
 
 pytestmark = pytest.mark.slow
@@ -28,15 +27,13 @@ def setup(tmp_path_factory):
     return world, preset
 
 
-def _run(setup, out, *, workers: int, threads: int = 1) -> dict:
+def _run(setup, out, *, workers: int, threads: int = 1) -> list:
     world, preset = setup
-    jobs = [Job(f"row{i}-seed0", train_and_evaluate,
-                {"work_dir": str(out), "data_root": str(world), "preset": str(preset), "row": row,
-                 "seed": 0, "batch_size": 16, "device": "cpu"}) for i, row in enumerate(ROWS)]
     before = torch.get_num_threads()
     torch.set_num_threads(threads)  # the calling process's threads (workers=0 runs here)
     try:
-        return run_jobs(jobs, out / "jobs", workers=workers, threads=threads)
+        return run_ablations(out, [(world, preset, row, 0) for row in ROWS], batch_size=16,
+                             device="cpu", workers=workers)
     finally:
         torch.set_num_threads(before)
 
@@ -49,12 +46,12 @@ def test_parallel_runs_equal_the_sequential_build(setup, tmp_path):
     parallel = _run(setup, tmp_path / "parallel", workers=2)
     same_threads = _run(setup, tmp_path / "sequential-1", workers=0, threads=1)
     two_threads = _run(setup, tmp_path / "sequential-2", workers=0, threads=2)
-    for key, (record, groups) in parallel.items():
-        reference, reference_groups = same_threads[key]
+    for (record, groups), (reference, reference_groups), (noisy, _) in zip(parallel, same_threads,
+                                                                           two_threads):
         assert {m: record[m] for m in METRICS} == {m: reference[m] for m in METRICS}
         assert groups == reference_groups
         ours, theirs = _weights(record), _weights(reference)
         assert all(torch.equal(ours[name], theirs[name]) for name in theirs)  # bit for bit
         # the sequential build's two threads: float noise only, metrics to the reported precision
-        assert ({m: round(record[m], 1) for m in METRICS}
-                == {m: round(two_threads[key][0][m], 1) for m in METRICS})
+        assert {m: round(record[m], 1) for m in METRICS} == {m: round(noisy[m], 1) for m in METRICS}
+    assert [record["row"] for record, _ in parallel] == list(ROWS)

@@ -33,6 +33,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from videoclip._io import atomic_write_json
 from videoclip.book.dependencies import files_digest, module_dependencies
 
 __all__ = ["Job", "JobsFailed", "default_workers", "run_jobs"]
@@ -126,12 +127,6 @@ def _load(out_dir: Path, key: str, code: str) -> Any | None:
     return stored["result"] if stored.get("code") == code else None
 
 
-def _write_json(path: Path, value: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1, default=_plain))
-    os.replace(tmp, path)
-
-
 def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers; anything else is not JSON: a clear error."""
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
@@ -144,8 +139,8 @@ def _run_one(job: Job, out_dir: Path, code: str) -> str | None:
     start = time.perf_counter()
     try:
         result = job.fn(**job.kwargs)
-        _write_json(out_dir / f"{job.key}.json", {"key": job.key, "code": code, "result": result,
-                                                  "seconds": round(time.perf_counter() - start, 1)})
+        atomic_write_json(out_dir / f"{job.key}.json", {"key": job.key, "code": code, "result": result,
+                          "seconds": round(time.perf_counter() - start, 1)}, indent=1, default=_plain)
     except Exception as err:  # noqa: BLE001 -- reported by run_jobs with its key; the others go on
         with open(out_dir / f"{job.key}.log", "a") as log:
             log.write(traceback.format_exc())
