@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from _common import OUT_DIR, save, table
 
 from videoclip.backbone import load_tokenizer
@@ -46,7 +47,7 @@ def block(arm: str, args: argparse.Namespace, root: Path, work_dir: Path) -> dic
     shutil.rmtree(work_dir, ignore_errors=True)
     jobs = [Job(f"seed{seed}", train_and_evaluate,
                 {"work_dir": str(work_dir), "data_root": str(root), "preset": str(args.preset),
-                 "row": args.row, "seed": seed, "batch_size": 64, "device": "cpu"})
+                 "row": args.row, "seed": seed, "extra": args.extra, "batch_size": 64, "device": "cpu"})
             for seed in range(args.runs)]
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--row", default=FULL)
     parser.add_argument("--preset", type=Path, default=REPO / "params/pretrain/toy_ablation.yaml")
     parser.add_argument("--world", default="toy", help="simulated world preset")
+    parser.add_argument("--extra", type=lambda text: yaml.safe_load(text) or {}, default={},
+                        help='pre-training overrides of every run, YAML: "{max_videos: 128}" (shorter runs)')
     parser.add_argument("--work-dir", type=Path, default=REPO / "artifacts/bench_jobs")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "bench_jobs.json")
     args = parser.parse_args(argv)
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows.append({"round": round_, **row})
             print(f"round {round_} {arm}: {row['wall_s']:.0f} s, {row['runs_per_hour']:.1f} runs/h, "
                   f"load {row['load_before']:.1f} -> {row['load_after']:.1f}", flush=True)
+            save(args.out, {"rows": rows, "world": str(root)}, args)  # each block kept as it ends
     summary = {arm: statistics.median(r["runs_per_hour"] for r in rows if r["arm"] == arm) for arm in ARMS}
     print(table(rows, [("round", "round", "d"), ("arm", "arm", "s"), ("wall_s", "wall s", ".0f"),
                        ("runs_per_hour", "runs/h", ".1f"), ("load_before", "load before", ".1f"),
