@@ -215,10 +215,14 @@ class _Progress:
 
     @staticmethod
     def _display_handle() -> Any:
+        """In a notebook kernel, an output updated in place (papermill keeps its last state)."""
         if "ipykernel" not in sys.modules:
             return None
+        from IPython import get_ipython
         from IPython.display import display
 
+        if not hasattr(get_ipython(), "kernel"):
+            return None
         return display("", display_id=True)
 
     def finished(self) -> None:
