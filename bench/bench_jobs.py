@@ -29,11 +29,9 @@ from typing import Any
 import yaml
 from _common import OUT_DIR, save, table
 
-from videoclip.backbone import load_tokenizer
 from videoclip.book.ablations import FULL, train_and_evaluate
 from videoclip.book.jobs import Job, run_jobs
-from videoclip.book.workspace import ensure_world, pretrain_config
-from videoclip.data.captions import build_token_cache
+from videoclip.book.workspace import ensure_token_cache, ensure_world
 
 REPO = Path(__file__).resolve().parent.parent
 ARMS = {"1x2": {"workers": 1, "threads": 2}, "2x1": {"workers": 2, "threads": 1}}
@@ -74,8 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     root = ensure_world(args.work_dir, preset=args.world, seed=0,
                         real_data=os.environ.get("VIDEOCLIP_DATA_DIR", ""))
-    cfg = pretrain_config(root, preset=args.preset)
-    build_token_cache(root / cfg.data.captions, load_tokenizer(cfg.model.backbone))  # shared, once
+    ensure_token_cache(root, preset=args.preset, **args.extra)  # what the runs share, made once
     run_jobs([Job("warm-up", nothing)], args.work_dir / "warm-up", workers=1)
     rows = []
     for round_ in range(args.rounds):

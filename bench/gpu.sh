@@ -37,6 +37,7 @@ if [ "$MODE" = tiny ]; then
   EVAL=(--configs toy --clips 100 --repeats 1)
   REUSE=(--world smoke --epochs 2 --preset params/pretrain/smoke.yaml)
   PROJECT=()
+  VIDEO=(--seconds 1 --repeats 1)
 else
   DEVICE=(--device cuda)
   SAMPLER=(--videos 256 --batches 20)
@@ -47,6 +48,7 @@ else
   EVAL=(--configs paper,toy --repeats 3)
   REUSE=(--epochs 3)
   PROJECT=()
+  VIDEO=(--seconds 8 --repeats 5 --batch 16)
 fi
 
 START=$(date +%s)
@@ -83,4 +85,5 @@ fi
 stage project   30  "$PY" bench/project.py "${PROJECT[@]}"
 stage compile   120 "$PY" bench/bench_train.py "${DEVICE[@]}" "${COMPILE[@]}" --out "$OUT/bench_train_compile.json"
 stage reuse     150 "$PY" bench/bench_reuse.py "${REUSE[@]}"
+stage video     60  "$PY" bench/bench_video.py "${DEVICE[@]}" "${VIDEO[@]}" --out "$OUT/bench_video.json"
 if [ "$MODE" != dry ]; then log "suite done; results in $OUT"; fi

@@ -61,7 +61,7 @@ from matplotlib.patches import Rectangle
 from tqdm import tqdm
 
 from videoclip.backbone import load_tokenizer
-from videoclip.book import analysis
+from videoclip.book import analysis, stats
 from videoclip.book.workspace import ensure_world, resolve_data_root
 from videoclip.data.samplers import ClipSampler
 from videoclip.sim.truth import load_world_truth
@@ -165,8 +165,8 @@ def measure(table: pd.DataFrame, kind: str, name: str = "describes screen") -> p
 
 over, exact = measure(summary, "overlap"), measure(summary, "exact")
 diff = analysis.paired_difference(pairs_truth, "overlap", "exact", seed=seed)
-verdict = ("higher than" if diff["ci_low"] > 0 else "lower than" if diff["ci_high"] < 0
-           else "not distinguishable from")
+verdict = {"above": "higher than", "below": "lower than"}.get(
+    stats.interval_side(diff["ci_low"], diff["ci_high"]), "not distinguishable from")
 print(f"Overlapped pairs show what their text narrates in {over.percent:.1f}% of pairs, exactly aligned "
       f"pairs in {exact.percent:.1f}%: a difference of {diff['difference']:+.1f} points "
       f"[{diff['ci_low']:+.1f}, {diff['ci_high']:+.1f}] (paired over {diff['videos']} videos), so overlap "

@@ -48,13 +48,15 @@ data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real 
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+pretrain_preset = "smoke"  # the book's model (params/pretrain/<name>.yaml; toy: toy, paper: paper, design §6)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% interval (over videos)
 num_classes_shown = 15  # labels with the most seconds in the per-class plot
 num_timelines = 3  # videos drawn as prediction-vs-truth timelines
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 from pathlib import Path
@@ -65,16 +67,18 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip.book import chapter, stats
+from videoclip.book import chapter, plots, stats
 from videoclip.data.benchmarks import load_coin
 from videoclip.evaluation import evaluate_segmentation
 from videoclip.evaluation.segmentation import OUTSIDE
 
 sns.set_theme(style="whitegrid")
 CHAPTER = "07_action_segmentation"
-root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
-    data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
+ch = chapter.setup_chapter(
+    CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## Frame accuracy, γ and the all-background baseline (Table 4)
@@ -87,7 +91,7 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.set
 # %%
 ROWS = chapter.MODEL_ROWS
 coin, coin_predictions = {}, {}
-for name, scorer in (("model", model), ("untrained", untrained)):
+for name, scorer in chapter.scorers(model, untrained, milnce):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)
 result = coin["model"]
 print(f"{result['num_videos']} of {result['num_videos_total']} test videos scored, {result['num_seconds']} "
@@ -95,11 +99,11 @@ print(f"{result['num_videos']} of {result['num_videos_total']} test videos score
       f"protocol — {result['protocol']}")
 num_true_classes = len(result["per_class_accuracy"])
 table = chapter.comparison_table(
-    {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"],
+    {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"], ROWS["milnce"]: coin.get("milnce"),
      "all background": {"frame_accuracy": result["background_baseline"],
                         "mean_class_accuracy": 100 / num_true_classes, "predicted_outside_share": 100.0},
      "chance (uniform guess)": {"frame_accuracy": chance["coin"]["uniform_guess"]},
-     "oracle (concept ceiling)": oracle and oracle["coin"]},
+     chapter.ORACLE_ROW: oracle and oracle["coin"]},
     ["frame_accuracy", "mean_class_accuracy", "predicted_outside_share"], benchmark="coin")
 display(table.round(1))
 print("γ (the largest dot product between two label embeddings): "
@@ -112,11 +116,9 @@ per_video = (seconds.assign(hit=100.0 * (seconds["pred"] == seconds["true"]))
              .groupby("video_id", sort=False)["hit"].agg(["mean", "size"]))
 ci = stats.bootstrap_ci(per_video["mean"], weights=per_video["size"], num_boot=num_boot, seed=seed)  # videos resampled
 value, low, high = ci["estimate"], ci["ci_low"], ci["ci_high"]
-verdict = chapter.standing("COIN frame accuracy", value, (low, high),
-                          chance=result["background_baseline"], chance_name="the all-background baseline",
-                          untrained=coin["untrained"]["frame_accuracy"],
-                          oracle=oracle["coin"]["frame_accuracy"] if oracle else None,
-                          paper=chapter.paper_numbers("coin")["frame_accuracy"], simulated=simulated)
+verdict = ch.standing("coin", "COIN frame accuracy", value, (low, high), metric="frame_accuracy",
+                      chance=result["background_baseline"], chance_name="the all-background baseline",
+                      untrained=coin["untrained"]["frame_accuracy"])
 print(verdict["sentence"])
 gain = result["frame_accuracy"] - result["background_baseline"]
 print(f"The model's frame accuracy minus the all-background baseline: {gain:+.1f} points; it labels "
@@ -191,7 +193,7 @@ for vid in chosen:
                       "VideoCLIP": by_model["model"]["pred"].to_numpy(),
                       "untrained": by_model["untrained"]["pred"].to_numpy()})
 if timelines:
-    chapter.plot_label_timelines(timelines, label_names=names, titles=[f"COIN test video {v}" for v in chosen])
+    plots.plot_label_timelines(timelines, label_names=names, titles=[f"COIN test video {v}" for v in chosen])
 else:
     print("No test video has an annotated step: nothing to draw.")
 
@@ -206,11 +208,6 @@ assert abs(value - result["frame_accuracy"]) < 1e-9
 assert 0 < chance["coin"]["uniform_guess"] < 100 and 0 <= chance["coin"]["all_background"] <= 100
 if oracle is not None and oracle["coin"]["gamma"] < 1 - 1e-6:  # a degenerate γ makes no ceiling (printed above)
     assert oracle["coin"]["frame_accuracy"] >= result["frame_accuracy"], (oracle["coin"], result["frame_accuracy"])
-records = {"coin": chapter.benchmark_record(
-    coin["model"], coin["untrained"], benchmark="coin", headline="frame_accuracy",
-    chance={**chance["coin"], "background_baseline_scored": result["background_baseline"]},
-    oracle=oracle and oracle["coin"])}
-path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
-    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
-    "run_dir": str(run_dir), "seed": seed})
-print(f"wrote {path}")
+ch.record("coin", coin["model"], coin["untrained"], headline="frame_accuracy",
+          chance={**chance["coin"], "background_baseline_scored": result["background_baseline"]})
+ch.write(seed=seed)

@@ -61,12 +61,12 @@ data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real 
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-ablation_preset = "../params/pretrain/smoke.yaml"  # every row's pre-training (toy: toy_ablation.yaml; paper: paper.yaml)
+ablation_preset = "smoke"  # every row's pre-training (toy: toy_ablation; paper: paper)
 train_overrides = {"max_videos": 16, "warmup_steps": 1}  # flat pre-training keys on top of the preset, every run ({} = none)
 seeds = [0]  # training seeds per row; paper: one run per row (Table 7); toy and paper profiles: 3
 lag_scales = [0.0, 1.0]  # narration-lag multipliers of the sweep worlds (1.0 = the default world, reused)
 lag_world_preset = "smoke"  # size of the sweep worlds (always simulated: the lag is a simulator knob)
-lag_preset = "../params/pretrain/smoke.yaml"  # the sweep's pre-training (toy: toy_ablation.yaml)
+lag_preset = "smoke"  # the sweep's pre-training (toy: toy_ablation)
 youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 batch_size = 64  # clips or texts per forward pass of the evaluation
 device = "auto"  # "auto" → cuda when available, else cpu
@@ -91,10 +91,13 @@ from videoclip.book.ablations import (
     initial_spread,
     lag_gains,
     paired_differences,
+    plan_runs,
     run_ablations,
     summarize_runs,
 )
 from videoclip.book.analysis import lag_summary
+from videoclip.book.plots import forest
+from videoclip.book.stats import interval_side
 from videoclip.book.workspace import ensure_world, resolve_data_root, world_info
 from videoclip.paper import ablation_table
 from videoclip.provenance import write_results
@@ -123,19 +126,13 @@ print("These numbers come from a SIMULATED world: they test the mechanisms, not 
 # same seed gives the same weights as one after another at that thread count).
 
 # %%
-SWEEP_ROWS = {"overlap": "w/o retrieval", "exact": "w/o retrieval and overlap"}  # both random groups
 base_lag = world_info(root)["config"]["lag_scale"] if simulated else None
-jobs = {}  # (data root, preset, row, seed) -> what it is for; the same run serves both tables
-for row in ABLATIONS:
-    for seed in seeds:
-        jobs.setdefault((root, ablation_preset, row, seed), []).append(("main", None))
+sweep_worlds = {}  # lag scale -> its world (the default world where the settings match)
 for scale in lag_scales:
     same_world = simulated and not data_root and lag_world_preset == world_preset and scale == base_lag
-    lag_root = root if same_world else ensure_world(work_dir, preset=lag_world_preset, seed=world_seed,
-                                                    real_data=real_data_dir, lag_scale=scale)
-    for sampler, row in SWEEP_ROWS.items():
-        for seed in seeds:
-            jobs.setdefault((lag_root, lag_preset, row, seed), []).append(("sweep", (scale, sampler)))
+    sweep_worlds[scale] = root if same_world else ensure_world(
+        work_dir, preset=lag_world_preset, seed=world_seed, real_data=real_data_dir, lag_scale=scale)
+jobs = plan_runs(root, ablation_preset, seeds, sweep_worlds=sweep_worlds, sweep_preset=lag_preset)
 
 records, groups, sweep = [], [], []
 results = run_ablations(work_dir, list(jobs), extra=train_overrides, clip_list=youcook2_clip_list,
@@ -217,14 +214,9 @@ display(table)
 # %%
 r1 = summary[summary.metric == "R@1"].set_index("row").loc[list(ABLATIONS)]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-y = np.arange(len(r1))
-err = np.vstack([r1["mean"] - r1.ci_low, r1.ci_high - r1["mean"]])
-axes[0].errorbar(r1["mean"], y, xerr=np.nan_to_num(err), fmt="o", color="tab:blue", capsize=3,
-                 label=f"mean, {level:.0%} interval")
-for i, row in enumerate(r1.index):
-    values = runs[runs.row == row]["R@1"]
-    axes[0].scatter(values, np.full(len(values), i + 0.18), s=12, color="grey", alpha=0.7,
-                    label="one seed" if i == 0 else None)
+y = forest(axes[0], r1["mean"], r1.ci_low, r1.ci_high, [runs[runs.row == row]["R@1"] for row in r1.index],
+           interval_label=f"mean, {level:.0%} interval", seed_label="one seed", seed_offset=0.18,
+           color="tab:blue")
 axes[0].axvline(r1.loc[FULL, "mean"], color="tab:blue", linestyle=":", linewidth=1)
 axes[0].set_xlabel("YouCook2 zero-shot R@1 (%), ours" + (" — simulated world" if simulated else ""))
 axes[0].legend(fontsize=8, loc="lower right")
@@ -246,12 +238,8 @@ fig.tight_layout()
 diffs = paired_differences(runs, level=level)
 display(diffs.set_index("row")[["mean", "ci_low", "ci_high", "n", "per_seed", "paper"]].round(2))
 fig, ax = plt.subplots(figsize=(9, 3.6))
-y = np.arange(len(diffs))
-err = np.vstack([diffs["mean"] - diffs.ci_low, diffs.ci_high - diffs["mean"]])
-ax.errorbar(diffs["mean"], y, xerr=np.nan_to_num(err), fmt="o", capsize=3, label=f"ours: mean, {level:.0%} interval")
-for i, per_seed in enumerate(diffs.per_seed):
-    ax.scatter(per_seed, np.full(len(per_seed), i + 0.15), s=12, color="grey", alpha=0.7,
-               label="ours: one seed" if i == 0 else None)
+y = forest(ax, diffs["mean"], diffs.ci_low, diffs.ci_high, diffs.per_seed,
+           interval_label=f"ours: mean, {level:.0%} interval", seed_label="ours: one seed")
 ax.scatter(diffs.paper, y - 0.15, marker="D", color="tab:orange", s=25, label="paper (Table 7)")
 ax.axvline(0, color="black", linewidth=1)
 ax.set_yticks(y, diffs.row)
@@ -260,8 +248,8 @@ ax.set_xlabel("Δ R@1 vs the full model (points)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 for d in diffs.itertuples():
-    where = ("no interval (one seed)" if np.isnan(d.ci_low) else "interval above 0" if d.ci_low > 0
-             else "interval below 0" if d.ci_high < 0 else "interval includes 0")
+    side = interval_side(d.ci_low, d.ci_high)
+    where = "no interval (one seed)" if side == "none" else f"interval {side} 0"
     print(f"{d.row}: {d.mean:+.2f} R@1 ({where}); paper {d.paper:+.1f}")
 
 # %% [markdown]

@@ -6,25 +6,22 @@ import pytest
 import safetensors.torch
 import torch
 import yaml
-from test_train import tiny_config, write_tiny_backbone
+from helpers import tiny_config
 
 from videoclip.book.ablations import FULL, METRICS, run_ablations
-from videoclip.sim.world import simulate
 
 pytestmark = pytest.mark.slow
 ROWS = (FULL, "w/o retrieval")
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    world = simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
-    backbone = write_tiny_backbone(tmp_path_factory.mktemp("bb") / "tiny-bert",
-                                   world / "howto100m" / "caption.json")
+def setup(smoke_world, tiny_backbone, tmp_path_factory):
     preset = tmp_path_factory.mktemp("preset") / "tiny.yaml"
-    values = tiny_config(world, backbone, world, num_epochs=1, checkpoint_every=0, max_videos=24)
+    values = tiny_config(smoke_world, tiny_backbone, smoke_world, num_epochs=1, checkpoint_every=0,
+                         max_videos=24)
     preset.write_text(yaml.safe_dump({k: v for k, v in values.items()
                                       if k not in ("data_dir", "run_dir", "progress")}))
-    return world, preset
+    return smoke_world, preset
 
 
 def _run(setup, out, *, workers: int, threads: int = 1) -> list:

@@ -40,6 +40,7 @@ __all__ = [
     "lag_gains",
     "overrides_of",
     "paired_differences",
+    "plan_runs",
     "retrieval_log",
     "run_ablations",
     "summarize_runs",
@@ -51,17 +52,20 @@ __all__ = [
 FULL = "VideoCLIP (full)"
 
 #: Table 7's rows (the names of :data:`videoclip.paper.PAPER_ABLATIONS`) and the flat
-#: pre-training overrides that make each one (Paper: §5.6; SPEC §4–5).
+#: pre-training overrides that make each one (Paper: §5.6; design §4–5).
 ABLATIONS: dict[str, dict[str, Any]] = {
     FULL: {},
     "w/o retrieval": {"grouping": "random"},
     "w/o retrieval and overlap": {"grouping": "random", "sampler": "exact"},
-    "MIL-NCE clips and loss": {"sampler": "milnce"},
+    "MIL-NCE clips and loss": {"sampler": "milnce", "loss": "mil_nce"},
     "shared video/text transformer": {"shared_towers": True},
     "retrieve k": {"grouping": "nearest"},
     "use first 32 sec for retrieval": {"first_32s": True},
     "[CLS] instead of mean pooling": {"pooling": "cls"},
 }
+
+#: The two random-group rows the lag sweep trains on each sweep world, by clip sampler.
+SWEEP_ROWS = {"overlap": "w/o retrieval", "exact": "w/o retrieval and overlap"}
 
 #: The metrics of Table 7 (percent).
 METRICS = ("R@1", "R@5", "R@10")
@@ -87,7 +91,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
     Args:
         run_dir: a pre-training run directory with ``final/`` (``ensure_pretrained``'s return).
         data_root: the data root holding ``youcook2/`` (official files and features).
-        clip_list: ``"milnce"`` (the zero-shot protocol, SPEC §7) or ``"annotations"``.
+        clip_list: ``"milnce"`` (the zero-shot protocol, design §7) or ``"annotations"``.
         batch_size, device: passed to :func:`videoclip.evaluation.evaluate_retrieval`.
 
     Returns:
@@ -112,6 +116,28 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
     return results
 
 
+def plan_runs(root: Path, preset: str, seeds: Sequence[int], *,
+              sweep_worlds: Mapping[float, Path] | None = None, sweep_preset: str | None = None
+              ) -> dict[tuple[Path, str, str, int], list[tuple[str, Any]]]:
+    """Every pre-training run chapter 09 needs, each once, with what it serves.
+
+    Keys are ``(data root, preset, row, seed)``; values list the uses: ``("main", None)`` for a
+    row of Table 7 on ``root``, ``("sweep", (lag_scale, sampler))`` for a lag-sweep run (the
+    :data:`SWEEP_ROWS` on each of ``sweep_worlds``, ``{lag scale: world}``, with
+    ``sweep_preset``). A run both need — the sweep's default world is ``root`` and the presets
+    match — is trained once and serves both.
+    """
+    jobs: dict[tuple[Path, str, str, int], list[tuple[str, Any]]] = {}
+    for row in ABLATIONS:
+        for seed in seeds:
+            jobs.setdefault((root, preset, row, seed), []).append(("main", None))
+    for scale, world in (sweep_worlds or {}).items():
+        for sampler, row in SWEEP_ROWS.items():
+            for seed in seeds:
+                jobs.setdefault((world, sweep_preset, row, seed), []).append(("sweep", (scale, sampler)))
+    return jobs
+
+
 def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: str | Path, row: str,
                        seed: int, extra: Mapping[str, Any] | None = None, clip_list: str = "milnce",
                        batch_size: int = 256, device: str = "auto"
@@ -121,7 +147,7 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
     Args:
         work_dir: the notebooks' artefact directory.
         data_root: the data root to pre-train on and to evaluate on.
-        preset: a ``params/pretrain/*.yaml`` preset; ``extra`` overrides go on top for every row,
+        preset: a pre-training preset's name (``params/pretrain/<name>.yaml``); ``extra`` overrides go on top for every row,
             then the row's own (:func:`overrides_of`).
         row: a key of :data:`ABLATIONS`; seed: the run's ``seed``.
         device: where to train and evaluate (``"auto"``: cuda when available, else cpu).
@@ -184,9 +210,9 @@ def training_outcome(run_dir: str | Path, *, last: int = 5) -> dict[str, Any]:
     """Did the run learn? ``first_loss``, ``final_loss`` (mean of the ``last`` steps), the
     ``chance_loss`` of those steps (the loss of constant embeddings, logged by the trainer) and
     ``collapsed``: the final loss within :data:`COLLAPSE_NATS` of chance."""
-    from videoclip.train import read_log
+    from videoclip.train import RunLog
 
-    steps = [r for r in read_log(run_dir) if r.get("type") == "step"]
+    steps = RunLog.read(run_dir).steps
     if not steps or "chance_loss" not in steps[-1]:
         raise ValueError(f"{run_dir}/log.jsonl has no steps with a chance_loss: a run from an older "
                          "version of videoclip; delete the run directory to retrain it")
@@ -243,9 +269,9 @@ def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
     ``grouping``, ``first_32s`` and, when the data root has task labels, ``same_task_share`` of
     the epoch's groups and ``random_groups_same_task_share`` of random groups of the same videos
     (:func:`videoclip.retrieval.group_stats`)."""
-    from videoclip.train import read_log
+    from videoclip.train import RunLog
 
-    return pd.DataFrame([r for r in read_log(run_dir) if r.get("type") == "retrieval"])
+    return pd.DataFrame(RunLog.read(run_dir).retrieval)
 
 
 def _check_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from videoclip.book.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
-from videoclip.book.stats import mean_ci
+from videoclip.book.stats import interval_side, mean_ci
 from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.paper import PAPER_ABLATIONS, ZERO_SHOT
 from videoclip.provenance import read_results
@@ -234,9 +234,8 @@ def _fmt(ci: Mapping[str, float]) -> str:
 
 def _sign(ci: Mapping[str, float]) -> str:
     """"above" / "below" when the interval excludes 0, else "includes 0" (or "no interval")."""
-    if np.isnan(ci["ci_low"]):
-        return "no interval"
-    return "above" if ci["ci_low"] > 0 else "below" if ci["ci_high"] < 0 else "includes 0"
+    side = interval_side(ci["ci_low"], ci["ci_high"])
+    return {"none": "no interval", "includes": "includes 0"}.get(side, side)
 
 
 def predict_overlap_lag(sweep: pd.DataFrame, *, level: float = 0.95) -> Verdict:

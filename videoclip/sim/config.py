@@ -83,7 +83,7 @@ class SimConfig:
     step_coverage: float = _knob(0.5, "timeline",
         "share of the body showing steps (YouCook2: 0.49 of the video)")
     coin_step_coverage: float = _knob(0.45, "timeline",
-        "COIN: ~59% of test seconds are background (SPEC §7)")
+        "COIN: ~59% of test seconds are background (design §7)")
     crosstask_step_coverage: float = _knob(0.33, "timeline",
         "CrossTask: steps cover 0.33 of [0, last step end]")
     step_skip_prob: float = _knob(0.15, "timeline",

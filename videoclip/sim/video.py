@@ -7,7 +7,7 @@ The pieces, each a small pure function of a numpy ``Generator``:
 * :func:`render_features` — ``(S, 512)`` float16 features: per second, the concepts on screen
   (step concepts, the persistent scene, the talking head in idle seconds) are summed through a
   fixed random projection (:class:`ConceptSpace`), plus a per-video appearance vector,
-  smoothed in time, plus temporally correlated noise, then L2-normalised like S3D (SPEC §3).
+  smoothed in time, plus temporally correlated noise, then L2-normalised like S3D (design §3).
 * :func:`narrate` — the ASR captions: steps spoken loosely in time (a lag distribution),
   paraphrased, with filler talk, ASR noise, unspoken steps, rolling caption lines.
 
@@ -115,7 +115,7 @@ def render_features(
     cfg: SimConfig,
     talking_head: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-second features of one video. Paper: §4 uses S3D features; SPEC §3.
+    """Per-second features of one video. Paper: §4 uses S3D features; design §3.
 
     Args:
         num_seconds: S, the number of one-second feature rows.
@@ -345,7 +345,7 @@ def caption_lines(
 
     Each utterance is cut into lines of U(``cfg.line_words_min``, ``cfg.line_words_max``) words
     with times shared in proportion; with ``cfg.rolling_caption_prob`` a line repeats the last
-    words of the previous line first (YouTube's rolling captions, which SPEC §4 de-duplicates).
+    words of the previous line first (YouTube's rolling captions, which design §4 de-duplicates).
     """
     starts: list[float] = []
     ends: list[float] = []

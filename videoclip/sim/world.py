@@ -1,6 +1,6 @@
 """The simulated world: a HowTo100M-like corpus and all five benchmarks, in the official formats.
 
-``simulate(out_dir, preset="toy")`` writes a complete data root (layout: INTERFACES.md, SPEC §3–4,
+``simulate(out_dir, preset="toy")`` writes a complete data root (layout: book/paper_profile.md; design §3–4,
 §7) that the loaders read exactly as they read real files, plus ``world.json`` (seed, knobs,
 sizes, text sources) and ``world_truth.npz`` (concept directions and the pre-training steps'
 true intervals and narration onsets; read by :mod:`videoclip.sim.levels` and the book,
