@@ -235,8 +235,6 @@ print(f"Clustered groups hold {share_c:.1f}% same-task pairs against {share_r:.1
       f"({share_c / share_r:.1f}x); their videos' mean cosine is {cos_diff['estimate']:+.3f} "
       f"[{cos_diff['ci_low']:+.3f}, {cos_diff['ci_high']:+.3f}] higher. By the same-task measure, "
       f"clustered groups are {verdict} random ones here.")
-assert share_c > share_r, (share_c, share_r)
-assert cos_diff["estimate"] > 0, cos_diff
 
 # %% [markdown]
 # ## A map of the video vectors
@@ -311,4 +309,3 @@ print(f"Whole-video neighbourhoods are {better} task-coherent than first-32-s on
       f"{100 * paired['estimate']:+.1f} points [{100 * paired['ci_low']:+.1f}, "
       f"{100 * paired['ci_high']:+.1f}] (paired over {len(video_ids)} videos); chance is {100 * expected:.1f}%.")
 assert all(np.isfinite(v).all() for v in precision.values())
-assert precision["whole video"].mean() > expected, (precision["whole video"].mean(), expected)

@@ -35,7 +35,7 @@
 # which, as run by the paper's code, is **moment localisation inside one video**, not retrieval
 # across videos (design §7). Every table holds four reference rows beside the model: the *same
 # architecture before pre-training* (what pre-training adds), *chance*, the simulated world's
-# *concept oracle* (a ceiling; simulated worlds only) and the paper's number.
+# *concept oracle* (a reference, not a bound; simulated worlds only) and the paper's number.
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
@@ -195,15 +195,12 @@ fig.tight_layout()
 # %%
 for (benchmark, name), result in retrieval.items():
     assert all(0 <= result[k] <= 100 for k in ("R@1", "R@5", "R@10")), (benchmark, name, result)
-    assert result["R@1"] <= result["R@5"] <= result["R@10"], (benchmark, name)
-    assert 1 <= result["MdR"] <= result["num_videos"], (benchmark, name)
+    assert result["R@1"] <= result["R@5"] <= result["R@10"], (benchmark, name)  # invariant: recall grows with k
+    assert 1 <= result["MdR"] <= result["num_videos"], (benchmark, name)  # invariant: a rank is at most N
 for name, result in didemo.items():
     assert all(0 <= result[k] <= 100 for k in ("rank@1", "rank@5", "mIoU")), (name, result)
 for benchmark, metric in (("youcook2", "R@1"), ("msrvtt", "R@1"), ("didemo", "rank@1")):
     assert 0 < chance[benchmark][metric] < 100, (benchmark, chance[benchmark])
-    if oracle is not None:
-        model_value = didemo["model"][metric] if benchmark == "didemo" else retrieval[benchmark, "model"][metric]
-        assert oracle[benchmark][metric] >= model_value, (benchmark, oracle[benchmark], model_value)
 
 for benchmark in ("youcook2", "msrvtt"):
     ch.record(benchmark, retrieval[benchmark, "model"], retrieval[benchmark, "untrained"], headline="R@1")

@@ -139,7 +139,5 @@ for name, result in qa.items():
     assert np.isclose(result["accuracy"], 100 * np.mean(margins[name] > 0)), name
 assert 0 < chance["msrvtt_mc"]["accuracy"] < 100, chance["msrvtt_mc"]
 assert np.isclose(chance["msrvtt_mc"]["accuracy"], qa["model"]["chance"]), (chance["msrvtt_mc"], qa["model"]["chance"])
-if oracle is not None:
-    assert oracle["msrvtt_mc"]["accuracy"] >= qa["model"]["accuracy"], (oracle["msrvtt_mc"], qa["model"])
 ch.record("msrvtt_mc", qa["model"], qa["untrained"], headline="accuracy")
 ch.write(seed=seed)

@@ -176,8 +176,6 @@ for name, res in crosstask.items():
     assert all(0 <= r <= 100 for r in res["recall_per_task"].values()), name
     assert np.isclose(res["recall"], np.mean(list(res["recall_per_task"].values()))), name
 assert 0 < chance["crosstask"]["recall"] < 100, chance["crosstask"]
-if oracle is not None:
-    assert oracle["crosstask"]["recall"] >= crosstask["model"]["recall"], (oracle["crosstask"], crosstask["model"])
 ch.record("crosstask", crosstask["model"], crosstask["untrained"], headline="recall",
           variants={"original": crosstask["model original"]})
 ch.write(seed=seed)

@@ -137,7 +137,7 @@ with torch.inference_mode():
     query_emb = scorer.encode_texts(queries).float().cpu().numpy()
 hits = pd.DataFrame([{"query": q, "rank": r, **m._asdict()} for q, emb in zip(queries, query_emb)
                      for r, m in enumerate(index.search(emb, top_k), 1)])
-assert len(index) >= len(store) and np.isfinite(hits["score"]).all()
+assert len(index) >= len(store) and np.isfinite(hits["score"]).all()  # invariant: a video gives 1+ windows
 if random_weights:
     print("RANDOM S3D weights: these ranks show the mechanics only, not a retrieval result.")
 display(hits)

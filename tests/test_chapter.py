@@ -69,7 +69,7 @@ def test_standing_says_where_each_reference_lies():
                            paper=22.7, simulated=True)
     assert good["transfers"] and good["vs_oracle"] == "above"
     assert "better than chance (1.0)" in good["sentence"]
-    assert "short of the oracle ceiling (60.0)" in good["sentence"]
+    assert "short of the concept oracle (60.0)" in good["sentence"]
     assert "works here" in good["sentence"] and "not comparable" in good["sentence"]
     weak = chapter.standing("R@1", 3.0, (0.0, 6.0), chance=1.0, untrained=4.0, paper=22.7,
                            simulated=False)

@@ -33,10 +33,12 @@ __all__ = [
     "ABLATIONS",
     "COLLAPSE_NATS",
     "FULL",
+    "INVALID_SPREAD",
     "METRICS",
     "embedding_spread",
     "evaluate_run",
     "initial_spread",
+    "invalid_rows",
     "lag_gains",
     "overrides_of",
     "paired_differences",
@@ -117,15 +119,16 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
 
 
 def plan_runs(root: Path, preset: str, seeds: Sequence[int], *,
-              sweep_worlds: Mapping[float, Path] | None = None, sweep_preset: str | None = None
+              sweep_worlds: Mapping[float, Path] | None = None, sweep_preset: str | None = None,
+              sweep_seeds: Sequence[int] | None = None
               ) -> dict[tuple[Path, str, str, int], list[tuple[str, Any]]]:
     """Every pre-training run chapter 09 needs, each once, with what it serves.
 
     Keys are ``(data root, preset, row, seed)``; values list the uses: ``("main", None)`` for a
     row of Table 7 on ``root``, ``("sweep", (lag_scale, sampler))`` for a lag-sweep run (the
     :data:`SWEEP_ROWS` on each of ``sweep_worlds``, ``{lag scale: world}``, with
-    ``sweep_preset``). A run both need — the sweep's default world is ``root`` and the presets
-    match — is trained once and serves both.
+    ``sweep_preset`` and ``sweep_seeds``, default ``seeds``). A run both need — the sweep's
+    default world is ``root`` and the presets and seeds match — is trained once and serves both.
     """
     jobs: dict[tuple[Path, str, str, int], list[tuple[str, Any]]] = {}
     for row in ABLATIONS:
@@ -133,7 +136,7 @@ def plan_runs(root: Path, preset: str, seeds: Sequence[int], *,
             jobs.setdefault((root, preset, row, seed), []).append(("main", None))
     for scale, world in (sweep_worlds or {}).items():
         for sampler, row in SWEEP_ROWS.items():
-            for seed in seeds:
+            for seed in seeds if sweep_seeds is None else sweep_seeds:
                 jobs.setdefault((world, sweep_preset, row, seed), []).append(("sweep", (scale, sampler)))
     return jobs
 
@@ -262,6 +265,21 @@ def initial_spread(data_root: str | Path, *, preset: str | Path, row: str, seed:
     cfg = pretrain_config(data_root, preset=preset, seed=seed, **overrides_of(row, extra))
     torch.manual_seed(seed)
     return embedding_spread(build_model(cfg.model), data_root, num_pairs=num_pairs)
+
+
+#: A row whose untrained model embeds every input to nearly one vector — initial spread
+#: (:func:`embedding_spread`) below this on the video or the text side — starts at the collapsed
+#: point and measures the backbone, not the design choice: it is invalid on this backbone.
+#: A rule added after seeing results (design §13.4).
+INVALID_SPREAD = 0.05
+
+
+def invalid_rows(spreads: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
+    """``{row: reason}`` for the rows of ``spreads`` (row → :func:`initial_spread`) that start
+    collapsed (:data:`INVALID_SPREAD`)."""
+    return {row: (f"invalid on this backbone: starts collapsed (initial spread video "
+                  f"{s['video']:.3f}, text {s['text']:.3f}, below {INVALID_SPREAD:g})")
+            for row, s in spreads.items() if min(s["video"], s["text"]) < INVALID_SPREAD}
 
 
 def retrieval_log(run_dir: str | Path) -> pd.DataFrame:

@@ -69,7 +69,7 @@ MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (
 
 
 #: How chapters 05-08 label the oracle row in tables.
-ORACLE_ROW = "oracle (concept ceiling)"
+ORACLE_ROW = "oracle (concept reference)"
 
 
 @dataclass
@@ -288,7 +288,7 @@ def standing(label: str, value: float, ci: tuple[float, float], *, chance: float
                 f"{_RELATION[out['vs_chance']]} {chance_name} ({chance:.1f}), "
                 f"{_RELATION[out['vs_untrained']]} the untrained model ({untrained:.1f})")
     if oracle is not None:
-        sentence += f", {_CEILING[out['vs_oracle']]} the oracle ceiling ({oracle:.1f})"
+        sentence += f", {_CEILING[out['vs_oracle']]} the concept oracle ({oracle:.1f})"
     sentence += ". " + (f"Zero-shot transfer works here: the model beats both {chance_name} and the "
                         "untrained model beyond the interval." if out["transfers"] else
                         "Zero-shot transfer does not reproduce here: the model does not beat both "

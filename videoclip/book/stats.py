@@ -244,6 +244,19 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[s
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "sd": sd, "n": n}
 
 
+def detectable_difference(n: int, sd: float = 1.0, *, level: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true mean difference that :func:`mean_ci` over ``n`` paired values of standard
+    deviation ``sd`` puts above 0 with probability ``power`` (two-sided ``level``), approximately
+    ``(t_{(1+level)/2, n-1} + t_{power, n-1}) · sd / √n``; in units of ``sd`` with the default.
+    Needs n >= 2 (one value gives no interval)."""
+    from scipy.stats import t as student_t
+
+    if n < 2 or not 0 < level < 1 or not 0 < power < 1:
+        raise ValueError(f"detectable_difference(n={n}, level={level}, power={power}): need n >= 2 and "
+                         "level, power in (0, 1)")
+    return float((student_t.ppf((1 + level) / 2, n - 1) + student_t.ppf(power, n - 1)) * sd / np.sqrt(n))
+
+
 def interval_side(low: float, high: float, *, ref: float = 0.0) -> str:
     """Where the interval ``[low, high]`` lies relative to ``ref``: ``"above"`` (it excludes ``ref``
     from above), ``"below"``, ``"includes"``, or ``"none"`` when there is no interval (NaN)."""

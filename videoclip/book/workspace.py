@@ -52,10 +52,12 @@ def ensure_world(work_dir: str | Path, *, preset: str, seed: int = 0, real_data:
         preset, seed, knobs: passed to :func:`videoclip.sim.world.simulate`.
         real_data: a ``real_data_dir`` parameter value (see :func:`real_data_dir`).
     """
+    from videoclip.sim.config import make_config
     from videoclip.sim.world import simulate
 
     real = real_data_dir(real_data)
-    settings = {"preset": preset, "seed": seed, "real": str(real) if real else None, **knobs}
+    settings = {"preset": preset, "seed": seed, "real": str(real) if real else None,
+                "world_version": make_config(preset, **knobs).world_version, **knobs}
     root = Path(work_dir).resolve() / "worlds" / f"{preset}-seed{seed}-{settings_key(settings)}"
     if (root / "world.json").exists():
         return root

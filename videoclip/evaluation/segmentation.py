@@ -124,7 +124,8 @@ def evaluate_segmentation(
     Returns:
         ``(results, predictions)``: results hold ``frame_accuracy``, ``background_baseline``
         (every second predicted Outside), ``per_class_accuracy`` (label id → %, 0 = Outside),
-        ``mean_class_accuracy``, γ and the counts; predictions one row per second.
+        ``mean_class_accuracy``, γ and the counts; predictions one row per second (``true``,
+        ``pred``, ``best``: the arg-max label before the Outside rule, ``max_logit``).
     """
     coin = load_coin(coin_path or Path(data_dir) / "coin" / "COIN.json", subset="testing")
     store = open_store(data_dir, "coin", features)
@@ -149,6 +150,7 @@ def evaluate_segmentation(
         pred = label_with_outside(logits, gamma, label_ids)
         frames.append(pd.DataFrame({"video_id": video.video_id, "second": np.arange(len(pred)),
                                     "true": targets, "pred": pred,
+                                    "best": label_ids[np.asarray(logits).argmax(axis=1)],
                                     "max_logit": logits.max(dim=1).values.numpy()}))
     predictions = pd.concat(frames, ignore_index=True)
     true, pred = predictions["true"].to_numpy(), predictions["pred"].to_numpy()

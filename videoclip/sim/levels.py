@@ -1,4 +1,4 @@
-"""How hard is a data root? Chance levels and a concept-oracle ceiling per benchmark.
+"""How hard is a data root? Chance levels and a concept-oracle reference per benchmark.
 
 Both run through the official protocols of :mod:`videoclip.evaluation` (design §7), so a level
 is scored exactly as a model's number is:
