@@ -33,6 +33,10 @@ def record(key: str, log: str) -> str:
     return key.upper()
 
 
+def note(key: str, log: str) -> None:
+    record(key, log)
+
+
 def fail(message: str) -> None:
     raise ValueError(message)
 
@@ -70,6 +74,14 @@ def test_resume_runs_only_missing_keys(tmp_path):
     assert sorted(_ran(log)) == ["a", "b", "c"]  # a and b were not run again
     run_jobs(jobs, tmp_path / "out", workers=0)
     assert len(_ran(log)) == 3
+
+
+def test_a_none_result_counts_as_done(tmp_path):
+    log = tmp_path / "ran.txt"
+    job = Job("quiet", note, {"key": "quiet", "log": str(log)})
+    assert run_jobs([job], tmp_path / "out", workers=0) == {"quiet": None}
+    assert run_jobs([job], tmp_path / "out", workers=0) == {"quiet": None}
+    assert _ran(log) == ["quiet"]
 
 
 def test_result_of_other_code_is_rerun(tmp_path):

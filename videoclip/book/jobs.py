@@ -101,7 +101,7 @@ def run_jobs(jobs: Sequence[Job], out_dir: str | Path, *, workers: int | None = 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     codes = {fn: code_digest(fn) for fn in {job.fn for job in jobs}}
-    todo = [job for job in jobs if _load(out_dir, job.key, codes[job.fn]) is None]
+    todo = [job for job in jobs if _stored(out_dir, job.key, codes[job.fn]) is None]
     progress = _Progress(desc, total=len(jobs), done=len(jobs) - len(todo))
     failures: dict[str, str] = {}
     if workers == 0:
@@ -115,16 +115,17 @@ def run_jobs(jobs: Sequence[Job], out_dir: str | Path, *, workers: int | None = 
     progress.close()
     if failures:
         raise JobsFailed(failures, out_dir)
-    return {key: _load(out_dir, key, codes[job.fn]) for key, job in zip(keys, jobs)}
+    return {key: _stored(out_dir, key, codes[job.fn])["result"] for key, job in zip(keys, jobs)}
 
 
-def _load(out_dir: Path, key: str, code: str) -> Any | None:
-    """The stored result of ``key`` written by code of digest ``code``; None when missing or stale."""
+def _stored(out_dir: Path, key: str, code: str) -> dict[str, Any] | None:
+    """The stored record of ``key`` (``result``, ``seconds``) written by code of digest ``code``;
+    None when missing or stale."""
     path = out_dir / f"{key}.json"
     if not path.is_file():
         return None
     stored = json.loads(path.read_text())
-    return stored["result"] if stored.get("code") == code else None
+    return stored if stored.get("code") == code else None
 
 
 def _plain(value: Any) -> Any:
