@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from videoclip import cli
-from videoclip.sim import cli as sim_cli
 from videoclip.checkpoint import CheckpointError
 from videoclip.data.benchmarks import AnnotationError
 from videoclip.data.captions import CaptionError
 from videoclip.data.features import FeatureError
+from videoclip.sim import cli as sim_cli
 from videoclip.train import ConfigError
 
 

@@ -83,3 +83,68 @@ def test_run_records_its_seconds_and_reuses_an_unchanged_notebook(tiny_notebook,
     assert output.stat().st_mtime_ns == written  # reused, not executed again
     _, changed = nbrun.run_notebook(str(tiny_notebook), "smoke", overrides={"num_epochs": 3}, output_dir=executed)
     assert changed != first and output.stat().st_mtime_ns != written
+
+
+HEADER = "# ---\n# jupyter:\n#   videoclip:\n#     reads_earlier_chapters: true\n# ---\n\n"
+
+
+def _chapter(directory: Path, name: str, body: str, *, reader: bool = False) -> Path:
+    path = directory / f"{name}.py"
+    path.write_text((HEADER if reader else "") + '# %% tags=["parameters"]\npreset = "p.yaml"\n\n# %%\n'
+                    + body)
+    return path
+
+
+def _pretend_executed(chapters: list[dict], output_dir: Path) -> None:
+    import nbformat
+
+    output_dir.mkdir(exist_ok=True)
+    for chapter in chapters:
+        nb = nbformat.v4.new_notebook(metadata={nbrun.STAMP_KEY: chapter["stamp"], nbrun.SECONDS_KEY: 60.0})
+        nbformat.write(nb, chapter["output"])
+
+
+@pytest.fixture
+def fake_book(tmp_path: Path, monkeypatch) -> Path:
+    """A package ``videoclip`` of two modules and a book of three chapters, in ``tmp_path``."""
+    from videoclip.book import dependencies
+
+    package = tmp_path / "videoclip"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "stats.py").write_text("from videoclip import plots\n")
+    (package / "plots.py").write_text("x = 1\n")
+    (package / "train.py").write_text("y = 1\n")
+    monkeypatch.setattr(dependencies, "PACKAGE_DIR", package)
+    monkeypatch.setattr(dependencies, "REPO", tmp_path)
+    chapters = tmp_path / "notebooks"
+    chapters.mkdir()
+    monkeypatch.setattr(nbrun, "NOTEBOOK_DIR", chapters)
+    (chapters / "p.yaml").write_text("lr: 1\n")
+    _chapter(chapters, "01_train", "import videoclip.train\n")
+    _chapter(chapters, "02_stats", "from videoclip.stats import x\n")
+    _chapter(chapters, "03_card", "print(1)\n", reader=True)
+    return tmp_path
+
+
+def _executed(root: Path) -> list[str]:
+    return [c["path"].stem for c in nbrun.plan("smoke", output_dir=root / "out") if c["execute"]]
+
+
+def test_only_chapters_that_can_run_a_change_re_execute(fake_book):
+    assert _executed(fake_book) == ["01_train", "02_stats", "03_card"]
+    _pretend_executed(nbrun.plan("smoke", output_dir=fake_book / "out"), fake_book / "out")
+    assert _executed(fake_book) == []
+    (fake_book / "videoclip" / "plots.py").write_text("x = 2\n")  # imported by stats, transitively
+    assert _executed(fake_book) == ["02_stats", "03_card"]  # the card reads the chapters before it
+    _pretend_executed(nbrun.plan("smoke", output_dir=fake_book / "out"), fake_book / "out")
+    (fake_book / "notebooks" / "p.yaml").write_text("lr: 2\n")  # a preset every chapter names
+    assert _executed(fake_book) == ["01_train", "02_stats", "03_card"]
+
+
+def test_time_left_from_the_previous_build(fake_book):
+    chapters = nbrun.plan("smoke", output_dir=fake_book / "out")
+    assert nbrun.time_left(chapters) == "3 chapter(s) never timed"
+    _pretend_executed(chapters, fake_book / "out")
+    chapters = nbrun.plan("smoke", output_dir=fake_book / "out", force=True)
+    assert nbrun.time_left(chapters) == "about 3 min left by the previous build's times"

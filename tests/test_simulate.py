@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoclip.sim.cli import main
 from videoclip.data.benchmarks import (
     crosstask_split,
     load_coin,
@@ -26,6 +25,7 @@ from videoclip.data.benchmarks import (
 )
 from videoclip.data.captions import load_captions
 from videoclip.data.features import open_feature_store
+from videoclip.sim.cli import main
 from videoclip.sim.config import SimConfig, make_config
 from videoclip.sim.levels import oracle_levels
 from videoclip.sim.video import sample_lag

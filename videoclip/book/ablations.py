@@ -16,7 +16,6 @@ metrics ``R@1``, ``R@5``, ``R@10`` in percent; ``sweep`` one row per (``lag_scal
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from videoclip._io import atomic_write_json
+from videoclip.book.dependencies import files_digest, module_dependencies
 from videoclip.book.stats import mean_ci
 from videoclip.paper import PAPER_ABLATIONS
 
@@ -44,6 +44,7 @@ __all__ = [
     "paired_differences",
     "plan_runs",
     "retrieval_log",
+    "run_ablations",
     "summarize_runs",
     "train_and_evaluate",
     "training_outcome",
@@ -75,19 +76,10 @@ METRICS = ("R@1", "R@5", "R@10")
 #: chance loss (every clip and text embedded to one vector; the gradient then nearly vanishes).
 COLLAPSE_NATS = 0.05
 
-# The files whose code decides a YouCook2 retrieval number: a cached evaluation is reused only
-# while they are unchanged.
-_EVAL_CODE = ("videoclip.evaluation.retrieval", "videoclip.evaluation.metrics",
-              "videoclip.evaluation.common", "videoclip.data.benchmarks", "videoclip.data.features",
-              "videoclip.model")
-
-
 def _eval_code_digest() -> str:
-    """A hash of the source of the modules a cached zero-shot result depends on."""
-    digest = hashlib.sha256()
-    for name in _EVAL_CODE:
-        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
-    return digest.hexdigest()[:12]
+    """A hash of the package files a cached zero-shot result depends on: the YouCook2 evaluator's
+    imports, followed through the package (:mod:`videoclip.book.dependencies`)."""
+    return files_digest(module_dependencies("videoclip.evaluation.retrieval"))[:12]
 
 
 def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str = "milnce",
@@ -183,6 +175,38 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
     log = retrieval_log(run_dir)
     groups = [{"row": row, "seed": seed, **{k: r.get(k) for k in keep}} for r in log.to_dict("records")]
     return record, groups
+
+
+def run_ablations(work_dir: str | Path, runs: Sequence[tuple[str | Path, str | Path, str, int]], *,
+                  extra: Mapping[str, Any] | None = None, clip_list: str = "milnce", batch_size: int = 256,
+                  device: str = "auto", workers: int | None = None
+                  ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """:func:`train_and_evaluate` of each ``(data_root, preset, row, seed)`` of ``runs``, in parallel
+    processes of one thread each (:func:`videoclip.book.jobs.run_jobs`); results in ``runs``' order.
+
+    What the runs share is made once, first: each data root's token cache for its preset's backbone.
+    Each run's result is kept in ``work_dir/jobs/ablations/<run>-<clip_list>.json``, so a killed
+    build resumes with the runs it had not finished (each run also resumes its own training).
+
+    Args:
+        workers: runs at once (default: one per core); ``0`` runs them here, one after another.
+    """
+    from videoclip.book.jobs import Job, run_jobs
+    from videoclip.book.workspace import ensure_token_cache, pretrain_run_dir
+
+    for data_root, preset in dict.fromkeys((data_root, preset) for data_root, preset, _, _ in runs):
+        ensure_token_cache(data_root, preset=preset, **dict(extra or {}))
+    jobs = []
+    for data_root, preset, row, seed in runs:
+        overrides = {"seed": seed, **overrides_of(row, extra)}
+        run_dir = pretrain_run_dir(work_dir, data_root, preset=preset, name="ablation", **overrides)
+        jobs.append(Job(f"{run_dir.name}-{clip_list}", train_and_evaluate, {
+            "work_dir": str(work_dir), "data_root": str(data_root), "preset": str(preset), "row": row,
+            "seed": seed, "extra": dict(extra or {}), "clip_list": clip_list, "batch_size": batch_size,
+            "device": device}))
+    unique = list({job.key: job for job in jobs}.values())  # one run can serve two tables
+    results = run_jobs(unique, Path(work_dir) / "jobs" / "ablations", workers=workers, desc="ablation runs")
+    return [tuple(results[job.key]) for job in jobs]
 
 
 def training_outcome(run_dir: str | Path, *, last: int = 5) -> dict[str, Any]:

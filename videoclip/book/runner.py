@@ -11,8 +11,13 @@ as ``.NN_slug.failed.ipynb`` beside it, and a killed one leaves the last good no
 Errors print as one line ``error: …`` (the package's command-line policy; ``--debug`` for the
 traceback).
 
-An executed notebook records a stamp (hash of its source, its parameters, the package's code and the
-stamps of the chapters before it); re-running with nothing changed reuses it.
+An executed notebook records a stamp: a hash of its source, its parameters, the files its
+parameters name (presets), and the package modules its code imports, followed transitively
+(:mod:`videoclip.book.dependencies`). Re-running with none of them changed reuses it, so a change
+to one module re-executes only the chapters that can run it. A chapter that reads the results of
+the chapters before it (the scorecard) says so in its header (``videoclip: reads_earlier_chapters:
+true``); its stamp then also holds theirs. ``all`` prints each chapter as it starts, with the time
+left estimated from the chapters' times in the previous build.
 
     python -m videoclip.book run 03_pretraining --profile toy [-p num_epochs=2]
     python -m videoclip.book all --profile toy
@@ -34,6 +39,7 @@ import yaml
 
 from videoclip._io import atomic_write_text
 from videoclip._yaml import load_yaml
+from videoclip.book.dependencies import dependency_files, files_digest
 from videoclip.cli import Parser, run_guarded
 
 REPO = Path(__file__).resolve().parents[2]  # the repository of an editable install
@@ -158,19 +164,25 @@ def resolve_parameters(path: Path, profile: str, overrides: dict[str, Any] | Non
     return {**preset, **overrides}
 
 
-def _code_digest() -> str:
-    h = hashlib.sha256()
-    for file in sorted((REPO / "videoclip").rglob("*.py")):
-        h.update(file.relative_to(REPO).as_posix().encode())
-        h.update(file.read_bytes())
-    return h.hexdigest()
+def input_files(path: Path, parameters: dict[str, Any]) -> list[Path]:
+    """The files the notebook's parameters name (presets), as papermill's working directory sees them."""
+    values = {**declared_parameters(path), **parameters}.values()
+    candidates = [NOTEBOOK_DIR / os.path.expandvars(v) for v in values if isinstance(v, str) and v]
+    return sorted({c.resolve() for c in candidates if c.is_file()})
+
+
+def reads_earlier_chapters(path: Path) -> bool:
+    """Whether the chapter's header declares that it reads the earlier chapters' results."""
+    return bool(read_notebook(path).metadata.get("videoclip", {}).get("reads_earlier_chapters"))
 
 
 def stamp(path: Path, profile: str, parameters: dict[str, Any], upstream: str = "") -> str:
-    """What an executed notebook depends on: its source, parameters, the package and earlier chapters."""
+    """What an executed notebook depends on: its source, parameters, the files they name, the package
+    modules it can run and ``upstream`` (the earlier chapters' stamps, for a chapter that reads them)."""
     h = hashlib.sha256()
     for part in (path.read_bytes(), profile.encode(), repr(sorted(parameters.items())).encode(),
-                 _code_digest().encode(), upstream.encode()):
+                 files_digest(dependency_files(path.read_text())).encode(),
+                 files_digest(input_files(path, parameters)).encode(), upstream.encode()):
         h.update(part)
     return h.hexdigest()
 
@@ -191,14 +203,19 @@ def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any]
     """
     path = find_notebook(name)
     parameters = resolve_parameters(path, profile, overrides)
-    import nbformat
-    import papermill
-
-    new_stamp = stamp(path, profile, parameters, upstream)
+    new_stamp = stamp(path, profile, parameters, upstream if reads_earlier_chapters(path) else "")
     output = Path(output_dir) / f"{path.stem}.ipynb"
     if not force and _stored_stamp(output) == new_stamp:
         print(f"[videoclip] {path.stem} ({profile}): up to date, reusing {output}")
         return output, new_stamp
+    _execute(path, profile, parameters, new_stamp, output)
+    return output, new_stamp
+
+
+def _execute(path: Path, profile: str, parameters: dict[str, Any], new_stamp: str, output: Path) -> None:
+    import nbformat
+    import papermill
+
     output.parent.mkdir(parents=True, exist_ok=True)
     source = output.with_name(f".{path.stem}.source.ipynb")
     executing = output.with_name(f".{path.stem}.{os.getpid()}.executing.ipynb")
@@ -227,7 +244,6 @@ def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any]
     atomic_write_text(output, nbformat.writes(nb) + "\n")  # as nbformat.write ends it
     failed.unlink(missing_ok=True)
     print(f"[videoclip] {path.stem} done in {seconds:.0f} s")
-    return output, new_stamp
 
 
 def execution_times(output_dir: Path = EXECUTED_DIR) -> list[dict[str, Any]]:
@@ -246,14 +262,47 @@ def execution_times(output_dir: Path = EXECUTED_DIR) -> list[dict[str, Any]]:
     return rows
 
 
-def run_all(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) -> list[Path]:
-    """Execute every chapter in order; a chapter's stamp includes the stamps before it."""
-    outputs, upstream = [], ""
+def plan(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) -> list[dict[str, Any]]:
+    """Every chapter in order: ``path``, ``parameters``, ``stamp``, ``output``, ``execute`` (its
+    stamp changed, or ``force``) and ``previous_s`` (its seconds in the previous build, or None)."""
+    previous = {row["chapter"]: row["seconds"] for row in execution_times(output_dir)}
+    chapters, upstream = [], ""
     for path in list_notebooks():
-        output, upstream = run_notebook(path.stem, profile, output_dir=output_dir, upstream=upstream,
-                                        force=force)
-        outputs.append(output)
-    return outputs
+        parameters = resolve_parameters(path, profile)
+        new_stamp = stamp(path, profile, parameters, upstream if reads_earlier_chapters(path) else "")
+        upstream = hashlib.sha256(f"{upstream}{new_stamp}".encode()).hexdigest()
+        output = Path(output_dir) / f"{path.stem}.ipynb"
+        chapters.append({"path": path, "parameters": parameters, "stamp": new_stamp, "output": output,
+                         "execute": force or _stored_stamp(output) != new_stamp,
+                         "previous_s": previous.get(path.stem)})
+    return chapters
+
+
+def time_left(chapters: list[dict[str, Any]]) -> str:
+    """The previous build's seconds of the chapters still to execute, in words."""
+    known = [c["previous_s"] for c in chapters if c["previous_s"] is not None]
+    unknown = len(chapters) - len(known)
+    text = f"about {sum(known) / 60:.0f} min left by the previous build's times" if known else ""
+    if unknown:
+        text += f"{' + ' if text else ''}{unknown} chapter(s) never timed"
+    return text
+
+
+def run_all(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) -> list[Path]:
+    """Execute every chapter whose stamp changed, in order; reuse the others."""
+    chapters = plan(profile, output_dir=output_dir, force=force)
+    todo = [c for c in chapters if c["execute"]]
+    print(f"[videoclip] {len(todo)} of {len(chapters)} chapters to execute ({profile})"
+          + (f": {time_left(todo)}" if todo else ""))
+    for chapter in chapters:
+        if not chapter["execute"]:
+            print(f"[videoclip] {chapter['path'].stem}: up to date, reusing {chapter['output']}")
+            continue
+        left = todo[todo.index(chapter):]
+        print(f"[videoclip] chapter {len(todo) - len(left) + 1}/{len(todo)}: {chapter['path'].stem}; "
+              f"{time_left(left)}", flush=True)
+        _execute(chapter["path"], profile, chapter["parameters"], chapter["stamp"], chapter["output"])
+    return [c["output"] for c in chapters]
 
 
 def sync() -> list[Path]:

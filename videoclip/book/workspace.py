@@ -130,6 +130,18 @@ def _run_dir(work_dir: str | Path, config: Any, name: str) -> Path:
     return Path(work_dir).resolve() / "runs" / f"{name}-{key}"
 
 
+def ensure_token_cache(data_root: str | Path, *, preset: str | Path | None = None, **overrides: Any) -> None:
+    """Tokenise ``data_root``'s captions for the preset's backbone now, where the trainer keeps the
+    cache: runs started next, in parallel processes, then read it instead of each building it."""
+    from videoclip.backbone import load_tokenizer
+    from videoclip.data.captions import build_token_cache
+
+    cfg = pretrain_config(data_root, preset=preset, **overrides)
+    data_dir = Path(cfg.data.data_dir)
+    build_token_cache(data_dir / cfg.data.captions, load_tokenizer(cfg.model.backbone),
+                      cache_dir=data_dir / cfg.data.token_cache_dir if cfg.data.token_cache_dir else None)
+
+
 def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: str | Path | None = None,
                       name: str = "pretrain", prune_when_done: bool = True, **overrides: Any) -> Path:
     """The run directory of a pre-training run with these settings, trained once and then reused.
