@@ -266,7 +266,7 @@ def test_scorecard_reads_results_files_and_says_not_run(tmp_path):
     ablations = scorecard.ablation_scorecard(collected)
     assert set(ablations.status) == {"not run"} and len(ablations) == 3 * len(PAPER_ABLATIONS)
     verdicts = scorecard.evaluate_predictions(collected)
-    assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6]
+    assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6, 7]
     assert set(verdicts.verdict) == {scorecard.INCONCLUSIVE}
 
 
@@ -327,3 +327,26 @@ def test_plan_runs_trains_a_run_both_tables_need_once(tmp_path):
     assert jobs[other, "toy", "w/o retrieval and overlap", 0] == [("sweep", (2.0, "exact"))]
     other_preset = plan_runs(main, "toy", [0], sweep_worlds={1.0: main}, sweep_preset="smoke")
     assert len(other_preset) == len(ABLATIONS) + 2
+
+
+def _finetuned(zero_shot: float, last_epoch: list[float]) -> dict:
+    """A fine-tuning chapter's results for one task (the schema of book.finetuning)."""
+    return {"headline": "R@1", "zero_shot": zero_shot,
+            "seeds": [{"seed": i, "selection": {"last_epoch": {"metrics": {"R@1": v}},
+                                                "test_selection": {"metrics": {"R@1": v + 1}}}}
+                      for i, v in enumerate(last_epoch)]}
+
+
+def test_fine_tuning_prediction_reads_the_last_epoch_against_zero_shot(tmp_path):
+    assert scorecard.predict_finetuning({}).verdict == scorecard.INCONCLUSIVE
+    tasks = {"youcook2": _finetuned(10.0, [14.0, 15.0, 16.0]), "msrvtt": _finetuned(5.0, [9.0, 9.5, 10.0])}
+    write_results(tmp_path / "13_finetuning.json", {"finetuned": tasks}, config={})
+    verdict = scorecard.predict_finetuning(scorecard.collect_results(tmp_path))
+    assert verdict.verdict == scorecard.SUPPORTED and "youcook2 R@1 10.0" in verdict.evidence
+    tasks["msrvtt"] = _finetuned(5.0, [4.0, 4.5, 4.2])  # fine-tuning hurts one task
+    write_results(tmp_path / "13_finetuning.json", {"finetuned": tasks}, config={})
+    verdict = scorecard.predict_finetuning(scorecard.collect_results(tmp_path))
+    assert verdict.verdict == scorecard.NOT_SUPPORTED
+    tasks["msrvtt"] = _finetuned(5.0, [4.0, 6.0, 5.5])  # the interval includes no gain
+    write_results(tmp_path / "13_finetuning.json", {"finetuned": tasks}, config={})
+    assert scorecard.predict_finetuning(scorecard.collect_results(tmp_path)).verdict == scorecard.INCONCLUSIVE

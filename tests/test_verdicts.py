@@ -90,6 +90,9 @@ def test_contrary_results_give_not_supported(tmp_path):
     write_results(tmp_path / "09_ablations.json",
                   {"runs": runs.to_dict("records"), "groups": groups.to_dict("records"),
                    "lag_sweep": sweep.to_dict("records")}, config={})
+    finetuned = {"headline": "R@1", "zero_shot": 10.0,  # fine-tuning hurts
+                 "seeds": [{"selection": {"last_epoch": {"metrics": {"R@1": v}}}} for v in (5.0, 6.0, 7.0)]}
+    write_results(tmp_path / "13_finetuning.json", {"finetuned": {"youcook2": finetuned}}, config={})
     verdicts = scorecard.evaluate_predictions(scorecard.collect_results(tmp_path)).set_index("prediction")
     assert (verdicts.verdict == scorecard.NOT_SUPPORTED).all(), verdicts
 

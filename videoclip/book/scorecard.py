@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from videoclip.book.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
+from videoclip.book.finetuning import CHAPTER as FINETUNE_CHAPTER
 from videoclip.book.stats import interval_side, mean_ci
 from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.paper import PAPER_ABLATIONS, ZERO_SHOT
@@ -71,6 +72,7 @@ PREDICTIONS: dict[int, str] = {
     5: "Action segmentation is dominated by background (COIN ≈ all-background baseline)",
     6: "Small design choices are small (shared towers, [CLS] within the seed spread; "
        "first-32-s retrieval gives less coherent groups)",
+    7: "Fine-tuning beats zero-shot on every task (last epoch, no test-set selection)",
 }
 
 #: How close (percentage points) COIN's frame accuracy must lie to the all-background baseline
@@ -443,8 +445,32 @@ def predict_background(records: list[dict[str, Any]], *, tolerance: float = BACK
     return Verdict(5, SUPPORTED if abs(gap) <= tolerance else NOT_SUPPORTED, evidence)
 
 
+def predict_finetuning(collected: Mapping[str, Mapping[str, Any]], *, level: float = 0.95) -> Verdict:
+    """Prediction 7. Per fine-tuning task, the headline metric after the last epoch (the honest
+    rule: no selection on test data) over the seeds, against the same model's zero-shot number on
+    the same test set: the per-seed gains' Student-t interval. **not supported** when one task's
+    interval lies below zero (fine-tuning hurts), **supported** when every task's lies above,
+    else **inconclusive** (also when the fine-tuning chapter has not run)."""
+    tasks = (collected.get(FINETUNE_CHAPTER) or {}).get("results", {}).get("finetuned")
+    if not tasks:
+        return Verdict(7, INCONCLUSIVE, f"not run: no results/{FINETUNE_CHAPTER}.json")
+    sides, parts = [], []
+    for task, record in tasks.items():
+        metric = record["headline"]
+        gains = [s["selection"]["last_epoch"]["metrics"][metric] - record["zero_shot"]
+                 for s in record["seeds"]]
+        ci = mean_ci(gains, level=level)
+        side = interval_side(ci["ci_low"], ci["ci_high"])
+        sides.append(side)
+        parts.append(f"{task} {metric} {record['zero_shot']:.1f} → gain {_fmt(ci)} ({side} 0)")
+    evidence = "; ".join(parts)
+    if "below" in sides:
+        return Verdict(7, NOT_SUPPORTED, evidence)
+    return Verdict(7, SUPPORTED if set(sides) == {"above"} else INCONCLUSIVE, evidence)
+
+
 def evaluate_predictions(collected: Mapping[str, Mapping[str, Any]], *, level: float = 0.95) -> pd.DataFrame:
-    """All six predictions' verdicts from the results files: ``prediction``, ``title``,
+    """All seven predictions' verdicts from the results files: ``prediction``, ``title``,
     ``verdict``, ``evidence`` (the ablation ones "inconclusive" when chapter 09 has not run)."""
     records = benchmark_records(collected)
     verdicts = [predict_zero_shot(records), predict_background(records)]
@@ -458,6 +484,7 @@ def evaluate_predictions(collected: Mapping[str, Mapping[str, Any]], *, level: f
                      predict_retrieval_helps(runs, level=level),
                      predict_small_choices(runs, groups, level=level,
                                            invalid=invalid_ablation_rows(collected))]
+    verdicts.append(predict_finetuning(collected, level=level))
     rows = [{"prediction": v.prediction, "title": v.title, "verdict": v.verdict, "evidence": v.evidence}
             for v in sorted(verdicts, key=lambda v: v.prediction)]
     return pd.DataFrame(rows)
