@@ -5,6 +5,7 @@ Commands:
   pretrain    VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)
   evaluate    zero-shot evaluation of a model on one benchmark
   convert     the released MMPT checkpoint → save_pretrained directory
+  features    pack a folder of <vid>.npy into one memory-mapped store (pack | unpack)
   notebooks   execute the book's notebooks (run | all | sync)
 """
 
@@ -18,6 +19,7 @@ COMMANDS = {
     "pretrain": "videoclip.train",
     "evaluate": "videoclip.evaluation.cli",
     "convert": "videoclip.checkpoint",
+    "features": "videoclip.data.features",
     "notebooks": "videoclip.notebooks",
 }
 
