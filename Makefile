@@ -52,16 +52,16 @@ $(MATHJAX)/tex-chtml.js:
 	cp -r .cache/npm/node_modules/mathjax/es5/. $(MATHJAX)/
 
 test: install
-	$(BIN)/python -m videoclip.notebooks sync
+	$(BIN)/python -m videoclip.book sync
 	$(BIN)/python -m pytest -q tests notebooks --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider
 
 book: install $(MATHJAX)/tex-chtml.js
-	$(BIN)/python -m videoclip.notebooks all --profile $(PROFILE)
+	$(BIN)/python -m videoclip.book all --profile $(PROFILE)
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "book: $(abspath _build/html/index.html)"
 
 run: install
-	$(BIN)/python -m videoclip.notebooks run $(NB) --profile $(PROFILE)
+	$(BIN)/python -m videoclip.book run $(NB) --profile $(PROFILE)
 
 bench: install
 	$(BIN)/python bench/run_cpu.py

@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks (issue 9): interleaved timing, FLOP counts, peaks, tables.
+"""Shared helpers of the benchmarks: interleaved timing, FLOP counts, peaks, tables.
 
 Every benchmark times the fast path and the plain baseline *of the same code in one process*,
 interleaved A B A B ..., and reports medians: the CPU here is shared with other work, so two
@@ -122,34 +122,6 @@ def clock(device: torch.device) -> str:
 
 def seconds(timing: Timing, device: torch.device) -> float:
     return timing.median_wall if clock(device) == "wall" else timing.median_cpu
-
-
-# ---------------------------------------------------------------------------------- FLOPs
-
-
-def bert_layer_flops(num_tokens: float, seq_len: float, hidden: int, intermediate: int) -> float:
-    """Forward FLOPs of one post-LN BERT layer over ``num_tokens`` tokens in sequences of
-    ``seq_len`` (multiply-add = 2): Q, K, V, O projections, the two FFN matrices, and the
-    attention scores and weighted sum. LayerNorm, softmax, GELU, dropout are not counted."""
-    projections = 2 * num_tokens * (4 * hidden * hidden + 2 * hidden * intermediate)
-    attention = 2 * 2 * num_tokens * seq_len * hidden
-    return projections + attention
-
-
-def pair_flops(*, hidden: int, intermediate: int, num_text_layers: int, num_video_layers: int,
-               text_len: float, video_len: float, video_dim: int = 512) -> float:
-    """Forward FLOPs of one video-text pair: the video MLP on ``video_len - 2`` slots, the
-    video tower on ``video_len`` tokens, the text tower on ``text_len`` tokens (SPEC §1)."""
-    slots = video_len - 2
-    mlp = 2 * slots * (video_dim * hidden + hidden * hidden)
-    video = num_video_layers * bert_layer_flops(video_len, video_len, hidden, intermediate)
-    text = num_text_layers * bert_layer_flops(text_len, text_len, hidden, intermediate)
-    return mlp + video + text
-
-
-def train_flops_per_pair(**shape: Any) -> float:
-    """Training FLOPs of one pair: forward + backward = 3 x forward (the usual MFU count)."""
-    return 3 * pair_flops(**shape)
 
 
 # ---------------------------------------------------------------------------------- output

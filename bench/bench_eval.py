@@ -29,7 +29,7 @@ from bench_train import CONFIGS, FAST_BUCKETS
 from videoclip.data.features import write_features
 from videoclip.evaluation.retrieval import evaluate_retrieval
 
-NUM_VIDEOS, NUM_CLIPS = 457, 3350  # YouCook2 validation (SPEC §7)
+NUM_VIDEOS, NUM_CLIPS = 457, 3350  # YouCook2 validation (design §7)
 WORDS = ["add", "cut", "chop", "the", "onion", "garlic", "salt", "pepper", "oil", "pan", "pot",
          "stir", "fry", "boil", "water", "mix", "bowl", "flour", "egg", "butter", "sugar",
          "slice", "tomato", "place", "into", "on", "heat", "until", "golden", "brown", "sauce",

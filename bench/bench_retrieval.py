@@ -1,6 +1,6 @@
 """Benchmark: the retrieval stage (embedding pass + FAISS index + clustering) per corpus size.
 
-Paper §3.4 / SPEC §5: at the start of every epoch each training video is embedded from 16
+Paper §3.4 / design §5: at the start of every epoch each training video is embedded from 16
 aligned pairs (``videoclip.retrieval.embed_videos``), the vectors are indexed and cut into
 groups of 32 (``cluster_groups``: exact search up to 100k videos, IVF above).
 
@@ -14,7 +14,7 @@ groups of 32 (``cluster_groups``: exact search up to 100k videos, IVF above).
   embedded; their share is measured from the clustering itself.
 
 If ``bench_train.json`` from the same device is in the output folder, each stage is also given
-as a share of an epoch's training time (issue 9 target: <= 10% at paper scale).
+as a share of an epoch's training time (target: <= 10% at paper scale).
 
     .venv/bin/python bench/bench_retrieval.py [--configs toy,paper] [--measure-max 100000]
 """
@@ -39,7 +39,7 @@ from bench_train import CONFIGS, FAST_BUCKETS
 from videoclip.data.features import open_feature_store
 from videoclip.retrieval import FLAT_MAX_VIDEOS, build_retriever, cluster_groups, embed_videos
 
-GROUP_SIZE, NUM_NEIGHBOURS, NLIST, NPROBE, CLIPS = 32, 64, 512, 1, 16  # SPEC §5
+GROUP_SIZE, NUM_NEIGHBOURS, NLIST, NPROBE, CLIPS = 32, 64, 512, 1, 16  # design §5
 
 
 def embedding_rate(config: str, args: argparse.Namespace, device: torch.device, store: Any,

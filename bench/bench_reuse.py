@@ -1,6 +1,6 @@
 """Benchmark: the retrieval stage from reused training embeddings vs a separate embedding pass.
 
-``retrieval_source="reuse"`` (issue 9) builds each epoch's retrieval vectors from the pairs the
+``retrieval_source="reuse"`` (design §11) builds each epoch's retrieval vectors from the pairs the
 previous epoch's training steps already encoded; only videos that sat that epoch out are
 embedded. This script pre-trains the same configuration twice on the simulated toy world, once
 per source, the two runs interleaved epoch by epoch (each stops after an epoch and resumes, so
@@ -27,9 +27,9 @@ import torch
 import yaml
 from _common import OUT_DIR, device_info, save, table
 
-from videoclip.data.simulate import simulate
 from videoclip.evaluation.retrieval import evaluate_retrieval
 from videoclip.model import VideoCLIP
+from videoclip.sim.world import simulate
 from videoclip.train import pretrain, read_log
 
 SOURCES = ("embed", "reuse")

@@ -1,4 +1,4 @@
-"""Benchmark: clip sampling + collate throughput on one core (issue 4: >= 20,000 pairs/s).
+"""Benchmark: clip sampling + collate throughput on one core (target: >= 20,000 pairs/s).
 
 Builds a synthetic HowTo100M-like world in a temporary directory (per-video ``.npy`` features
 packed into a memory-mapped store, captions every ~3 s with ~8 tokens each), then times

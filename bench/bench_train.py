@@ -1,6 +1,6 @@
 """Benchmark: pre-training throughput (pairs/s, model FLOP/s, MFU), fast path vs plain baseline.
 
-Two configurations (issue 9):
+Two configurations (the fast path, design §11):
 
 * ``paper``: BERT-base-sized towers built from a random ``BertConfig`` (no hub needed), 12 text
   layers, 6 video layers, 512 pairs a step (32 videos x 16 clips) on a GPU. A CPU cannot run
@@ -20,7 +20,7 @@ Variants, timed interleaved in one process (``_common.interleaved``), medians re
   fused Adam, prefetched (pinned) batches, bf16 autocast on CUDA;
 * ``fast+compile`` (``--compile``): ``fast`` with the towers under ``torch.compile``.
 
-FLOPs are counted per pair (``_common.train_flops_per_pair``) at the padded paper shapes
+FLOPs are counted per pair (``videoclip.book.projection.train_flops_per_pair``) at the padded paper shapes
 (text 63, video 34 tokens: the issue's MFU definition) and at the batches' real token counts
 (the work the model needs; the baseline spends more, on padding). MFU divides the former by the
 card's dense bf16 peak. On a CPU: pairs/s and GFLOP/s, no MFU.
@@ -48,12 +48,12 @@ from _common import (
     save,
     seconds,
     table,
-    train_flops_per_pair,
 )
 from bench_sampler import synthetic_world
 from transformers import BertConfig
 
 from videoclip.backbone import load_tokenizer
+from videoclip.book.projection import train_flops_per_pair
 from videoclip.data.features import open_feature_store
 from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
 from videoclip.loss import contrastive_loss

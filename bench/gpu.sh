@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmark suite (issue 9): one H100/H200, under 8 minutes, fast path vs plain baseline
+# The GPU benchmark suite (the fast path, design §11): one H100/H200, under 8 minutes, fast path vs plain baseline
 # in every benchmark. Results (JSON) and a log go to $OUT when set, else bench/out/.
 #
 #   bash bench/gpu.sh            # the suite on the GPU (exits 1 without CUDA)

@@ -1,15 +1,5 @@
-"""Projection: wall time of the full paper pre-training on one GPU (issue 9).
-
-25 epochs of the paper's corpus (1.1M HowTo100M videos), one group of 32 videos x 16 clips =
-512 pairs per step (SPEC §4, §6): 25 x 1.1M x 16 = 440M pairs, 859k steps. A step's cost is
-the counted training FLOPs of its pairs (``_common.train_flops_per_pair``) divided by an
-*assumed* MFU times the card's dense bf16 peak, unless a measured pairs/s is given. Each
-epoch adds its retrieval stage: the embedding pass (forward only, one third of a training
-pair's FLOPs, 16 pairs per video; with ``retrieval_source="reuse"`` only the share of videos
-the previous epoch left out) plus FAISS (``--faiss-s`` per epoch, from bench_retrieval).
-
-Two FLOP counts: at the padded shapes (text 63, video 34 tokens: the plain path's work) and at
-the real token counts of the sampler's batches (what length buckets approach).
+"""Projection: wall time of the full paper pre-training on one GPU (the command line of
+:mod:`videoclip.book.projection`, which holds the FLOP count and the arithmetic).
 
     .venv/bin/python bench/project.py [--peak-tflops 989] [--mfu 0.3,0.4,0.5] [--pairs-per-s X]
 """
@@ -22,13 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _common import OUT_DIR, save, table, train_flops_per_pair
+from _common import OUT_DIR, save, table
 
-NUM_VIDEOS, NUM_EPOCHS, CLIPS, GROUP = 1_100_000, 25, 16, 32  # the brief / SPEC §4, §6
-PAPER_DIMS = {"hidden": 768, "intermediate": 3072, "num_text_layers": 12, "num_video_layers": 6}
-# Real token counts of the overlap sampler's batches (bench_train's synthetic captions): used
-# when no bench_train.json gives them.
-DEFAULT_REAL_TOKENS = {"text_len": 42.5, "video_len": 19.7}
+from videoclip.book.projection import CLIPS, DEFAULT_REAL_TOKENS, NUM_EPOCHS, NUM_VIDEOS, project
 
 
 def real_tokens(train_json: Path) -> dict[str, float]:
@@ -39,30 +25,6 @@ def real_tokens(train_json: Path) -> dict[str, float]:
             return {"text_len": paper[0]["mean_text_tokens"],
                     "video_len": paper[0]["mean_video_tokens"]}
     return DEFAULT_REAL_TOKENS
-
-
-def project(*, peak_tflops: float, mfus: list[float], tokens: dict[str, float],
-            left_out_share: float, faiss_s: float, pairs_per_s: float | None) -> list[dict]:
-    pairs_per_epoch = NUM_VIDEOS * CLIPS
-    counts = {"padded 63/34": train_flops_per_pair(**PAPER_DIMS, text_len=63, video_len=34),
-              "real tokens": train_flops_per_pair(**PAPER_DIMS, **tokens)}
-    rows = []
-    scenarios: list[tuple[str, float | None]] = [(f"MFU {m:.0%} (assumed)", m) for m in mfus]
-    if pairs_per_s:
-        scenarios.append((f"measured {pairs_per_s:,.0f} pairs/s", None))
-    for count_name, flops in counts.items():
-        for label, mfu in scenarios:
-            rate = pairs_per_s if mfu is None else mfu * peak_tflops * 1e12 / flops
-            epoch_s = pairs_per_epoch / rate
-            embed_s = epoch_s / 3  # forward only: a third of a training pair, 16 pairs a video
-            rows.append({
-                "flops": count_name, "scenario": label, "gflop_per_pair": flops / 1e9,
-                "pairs_per_s": rate, "step_ms": 1e3 * GROUP * CLIPS / rate,
-                "train_h": NUM_EPOCHS * epoch_s / 3600,
-                "with_embed_h": NUM_EPOCHS * (epoch_s + embed_s + faiss_s) / 3600,
-                "with_reuse_h": NUM_EPOCHS * (epoch_s + left_out_share * embed_s + faiss_s) / 3600,
-            })
-    return rows
 
 
 def measured_inputs(train_json: Path, retrieval_json: Path) -> tuple[float, float, float]:

@@ -32,8 +32,8 @@
 # (see {doc}`../paper_profile`).
 
 # %% tags=["parameters"]
-backbone = "minilm-l6"  # paper: bert-base-uncased (SPEC §1)
-num_video_layers = 6  # paper: 6 (the first six BERT layers, SPEC §1)
+backbone = "minilm-l6"  # paper: bert-base-uncased (design §1)
+num_video_layers = 6  # paper: 6 (the first six BERT layers, design §1)
 batch_size = 4  # video-text pairs in the demonstration forward pass
 seed = 0
 
@@ -99,7 +99,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## The model in one forward pass
 #
-# Two BERT towers (SPEC §1): the video tower reads `[CLS] v₁ … v_T [SEP]`, where each second's 512-d
+# Two BERT towers (design §1): the video tower reads `[CLS] v₁ … v_T [SEP]`, where each second's 512-d
 # S3D feature goes through an MLP to the hidden size; the text tower reads `[CLS] tokens [SEP]`.
 # Each clip is the mean of its last-layer states over the real slots plus `[SEP]`; the score is the
 # dot product. Here both towers start from the offline MiniLM-L6 {cite}`wang2020minilm` (384-d).

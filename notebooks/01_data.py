@@ -25,7 +25,7 @@
 # > thereby greatly increasing the quality and quantity of the video-text alignment" — §1
 #
 # There are no S3D features on the machine that builds this book, so the default profiles
-# (smoke and toy) run on a **simulated world**: `videoclip.data.simulate` writes a complete data
+# (smoke and toy) run on a **simulated world**: `videoclip.sim.world` writes a complete data
 # root — captions, per-second features and all five benchmarks — in the *official file
 # formats*, and every loader, sampler and evaluator reads it exactly as it reads real files.
 # Unlike real data, the simulated world also writes its **ground truth**: when each step really
@@ -36,7 +36,7 @@
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3-4, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3-4, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
@@ -54,16 +54,17 @@ import seaborn as sns
 from IPython.display import display
 from matplotlib.patches import Rectangle
 
-from videoclip import analysis
+from videoclip.book import analysis
+from videoclip.book.workspace import resolve_data_root, world_info
 from videoclip.data.features import open_feature_store
-from videoclip.data.world_levels import chance_levels, oracle_levels
-from videoclip.workspace import resolve_data_root, world_info
+from videoclip.sim.levels import chance_levels, oracle_levels
+from videoclip.sim.truth import has_world_truth, load_world_truth
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 110)
 root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                          world_seed=world_seed, real_data=real_data_dir)
-simulated = analysis.has_world_truth(root)  # the one place the book branches on ground truth
+simulated = has_world_truth(root)  # the one place the book branches on ground truth
 print(f"data root: {root}")
 print("simulated world with ground truth" if simulated else
       "real data root: no ground truth, so the simulator's plots are skipped below")
@@ -89,7 +90,7 @@ display(inventory)
 # outro. Each second's feature is the sum of the directions of the concepts on screen (the
 # step's concepts, the scene, the talking head in idle time) plus a per-video appearance
 # vector, blurred over about a second, plus noise correlated across seconds, and L2-normalised
-# like S3D (SPEC §3). The narration speaks each step *loosely in time* — ahead of it, during
+# like S3D (design §3). The narration speaks each step *loosely in time* — ahead of it, during
 # it, or after it — paraphrased, with filler talk, ASR errors, silent steps and YouTube-style
 # rolling caption lines. Text and vision therefore share concepts only through words, which is
 # the only thing a model can learn here.
@@ -160,7 +161,7 @@ else:
 
 # %%
 if simulated:
-    truth = analysis.load_world_truth(root)
+    truth = load_world_truth(root)
     steps = truth.steps
     if example_video:
         vid = example_video
@@ -302,7 +303,7 @@ if simulated:
 # words name against the stored, noisy features: the ceiling of a model that learned
 # word↔concept perfectly and nothing else. Every later chapter's number lies somewhere between
 # the two. Both run through the same official evaluators as the trained model
-# (`videoclip.data.world_levels`: the oracle is a model whose embeddings are the true concept
+# (`videoclip.sim.levels`: the oracle is a model whose embeddings are the true concept
 # directions; chance uses closed forms or seeded random embeddings).
 
 # %%

@@ -30,18 +30,18 @@
 #
 # The alternative it is compared against (Table 7, "w/o overlap") is **exact** alignment, as in
 # MIL-NCE {cite}`miech2020milnce`-style pre-training: the video clip spans exactly the text's
-# time (SPEC §4). This chapter draws both samplers' pairs, then uses the simulated world's
+# time (design §4). This chapter draws both samplers' pairs, then uses the simulated world's
 # ground truth to measure **how often the paired video shows what the paired text talks
 # about**, and how that depends on how far the narration lags the action.
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real HowTo100M, SPEC §4)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real HowTo100M, design §4)
 world_preset = "smoke"  # the simulated world (also the ground-truth world under the paper profile)
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-backbone = "minilm-l6"  # tokenizer of the text tower; paper: bert-base-uncased (SPEC §1)
-clip_per_video = 16  # pairs drawn per video per round; paper: 16 (SPEC §4)
+backbone = "minilm-l6"  # tokenizer of the text tower; paper: bert-base-uncased (design §1)
+clip_per_video = 16  # pairs drawn per video per round; paper: 16 (design §4)
 rounds = 2  # rounds of drawing over every video
 example_pairs = 6  # pairs drawn on the timeline, per sampler
 lag_scales = [0.0, 1.0, 2.0, 4.0]  # multipliers of every narration lag in the sweep worlds
@@ -60,10 +60,11 @@ from IPython.display import display
 from matplotlib.patches import Rectangle
 from tqdm import tqdm
 
-from videoclip import analysis
 from videoclip.backbone import load_tokenizer
+from videoclip.book import analysis
+from videoclip.book.workspace import ensure_world, resolve_data_root
 from videoclip.data.samplers import ClipSampler
-from videoclip.workspace import ensure_world, resolve_data_root
+from videoclip.sim.truth import load_world_truth
 
 sns.set_theme(style="whitegrid")
 rng = np.random.default_rng(seed)
@@ -82,7 +83,7 @@ if world == root:
 else:
     world_store, world_cache, world_ids, _ = analysis.pretraining_corpus(world, tokenizer,
                                                                          cache_dir=cache_dir / world.name)
-truth = analysis.load_world_truth(world)
+truth = load_world_truth(world)
 print(f"ground-truth world {world.name}: {len(world_ids)} videos, {len(truth.steps)} step instances")
 
 # %% [markdown]
@@ -124,7 +125,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## How often does the paired text describe what is on screen?
 #
-# With the simulated world's ground truth, each pair is scored (`videoclip.analysis.pair_truth`):
+# With the simulated world's ground truth, each pair is scored (`videoclip.book.analysis.pair_truth`):
 #
 # * **text narrates a step** — the text clip overlaps the speech of at least one step;
 # * **describes screen** — the video clip overlaps the true interval of a step that its text
@@ -209,7 +210,7 @@ for scale in tqdm(lag_scales, desc="lag worlds"):
                              lag_scale=scale)
     w_store, w_cache, w_ids, _ = analysis.pretraining_corpus(lag_world, tokenizer,
                                                              cache_dir=cache_dir / lag_world.name)
-    w_truth = analysis.load_world_truth(lag_world)
+    w_truth = load_world_truth(lag_world)
     table = analysis.sample_pair_table(w_ids, w_store, w_cache, truth=w_truth, clip_per_video=clip_per_video,
                                        rounds=rounds, rng=rng)
     lags = analysis.lag_summary(w_truth.steps)
@@ -254,7 +255,7 @@ assert at.notna().all().all()
 #
 # The text clip grows by whole caption lines until it holds a budget drawn uniformly from 8–64
 # tokens (or spans 256 s), and is then cut to 61 tokens; the overlapped video clip is 3–32 s
-# long, the exact one spans the text's time, cut to 32 s (SPEC §4). Drawn here on the data root
+# long, the exact one spans the text's time, cut to 32 s (design §4). Drawn here on the data root
 # itself (real HowTo100M captions under the paper profile).
 
 # %%

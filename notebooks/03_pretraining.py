@@ -32,30 +32,28 @@
 # > rate of 5e-5, 1000 steps of warm-up, and a polynomial decay learning rate schedule. Gradients
 # > are clipped at 2.0. The softmax temperature in objective (5) is set to τ = 1.0." — §5.3
 #
-# SPEC §6 adds what the paper leaves out: weight decay 0, Adam ε 1e-8, and a decay horizon of
+# design §6 adds what the paper leaves out: weight decay 0, Adam ε 1e-8, and a decay horizon of
 # 10⁶ updates in the original configuration, so the learning rate is nearly flat after warm-up.
 # The loss is the sum of the video→text and text→video cross-entropies over the batch (§3.2,
 # Eq. 4–5), each averaged over its rows, so a model that cannot tell the pairs of a batch of $B$
 # apart scores $2\ln B$: the **chance level** drawn below.
 #
 # This chapter trains the book's model (`videoclip.train.pretrain`, through
-# `videoclip.workspace.ensure_pretrained`, which caches the run so that later chapters reuse it)
+# `videoclip.book.workspace.ensure_pretrained`, which caches the run so that later chapters reuse it)
 # and shows its configuration, its loss and learning-rate curves, and its throughput.
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3-4)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3-4)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
-paper_preset = "../params/pretrain/paper.yaml"  # the paper's settings, printed beside this run's (SPEC §6)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+paper_preset = "../params/pretrain/paper.yaml"  # the paper's settings, printed beside this run's (design §6)
 smooth_steps = 5  # window of the rolling mean drawn over the loss curve
 
 # %%
 import math
-import sys
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -63,15 +61,16 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip import VideoCLIP, analysis
+from videoclip import VideoCLIP
+from videoclip.book.workspace import ensure_pretrained, resolve_data_root
+from videoclip.sim.truth import has_world_truth
 from videoclip.train import PretrainConfig, read_log
-from videoclip.workspace import ensure_pretrained, resolve_data_root
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 80)
 root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                          world_seed=world_seed, real_data=real_data_dir)
-simulated = analysis.has_world_truth(root)
+simulated = has_world_truth(root)
 print(f"data root: {root} ({'simulated world' if simulated else 'real data root'})")
 
 # %% [markdown]
@@ -106,7 +105,7 @@ display(pd.Series({k: v for k, v in start["data"].items() if k != "caption_repor
 # ## Configuration: this run beside the paper
 #
 # Every key of `videoclip.train.PretrainConfig` as this run used it (read back from its log), and
-# the value of the paper preset (`params/pretrain/paper.yaml`, whose comments cite SPEC §1–6; its
+# the value of the paper preset (`params/pretrain/paper.yaml`, whose comments cite design §1–6; its
 # `num_video_per_batch` is per GPU, with 8 GPUs). Paths and run-only switches are left out.
 
 # %%
@@ -207,7 +206,7 @@ assert (steps.pairs_per_s > 0).all()
 # ## At paper scale: a projection, not a measurement
 #
 # How long would the paper's pre-training (25 epochs × 1.1 M videos × 16 pairs, 512 pairs a step;
-# SPEC §4, §6) take on **one** H100 (989 dense bf16 TFLOP/s)? `bench/project.py` counts the
+# design §4, §6) take on **one** H100 (989 dense bf16 TFLOP/s)? `videoclip.book.projection` counts the
 # BERT-base towers' training FLOPs per pair, at the padded shapes (text 63, video 34 tokens) and
 # at the real token counts that length buckets approach, and divides by an **assumed** model FLOPs
 # utilisation. Each epoch's retrieval stage adds a forward pass over every video's 16 clips (a
@@ -217,8 +216,7 @@ assert (steps.pairs_per_s > 0).all()
 # `bash bench/gpu.sh` on a GPU box.
 
 # %%
-sys.path.insert(0, str(Path("../bench").resolve()))  # bench/ holds scripts, not the package
-from project import DEFAULT_REAL_TOKENS, project
+from videoclip.book.projection import DEFAULT_REAL_TOKENS, project
 
 left_out = float((retrieval.videos_left_out / start["num_videos"]).mean())
 projection = pd.DataFrame(project(peak_tflops=989.0, mfus=[0.3, 0.4, 0.5], tokens=DEFAULT_REAL_TOKENS,

@@ -34,7 +34,7 @@
 # > videos from the $2k$ nearest videos. This is because we want videos in a cluster to be mutually
 # > closer to each other (not all close to video $V$)." — §3.4
 #
-# In the package (`videoclip.retrieval`, SPEC §5): `embed_videos` gives each training video the
+# In the package (`videoclip.retrieval`, design §5): `embed_videos` gives each training video the
 # mean of (pooled video + pooled text) / 2 over clips from the *aligned* sampler; a FAISS index
 # (`VectorRetriever`) holds the vectors; `cluster_groups` draws N/32 query videos and for each keeps
 # a random 32 of the query and its 64 nearest other videos. `random_groups` is the "w/o retrieval"
@@ -48,11 +48,11 @@
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3-5)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3-5)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
 max_videos = 0  # training videos to embed here (0: all the run trained on; paper: a sample of the 1.1 M)
 rounds = 10  # independent draws of an epoch's groups, pooled for the statistics
 precision_k = 10  # neighbours per video for the neighbourhood precision
@@ -72,15 +72,17 @@ import seaborn as sns
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from videoclip import VideoCLIP, analysis, stats
+from videoclip import VideoCLIP
+from videoclip.book import analysis, stats
+from videoclip.book.workspace import ensure_pretrained, resolve_data_root
 from videoclip.retrieval import cluster_groups, embed_videos, group_stats, random_groups
+from videoclip.sim.truth import has_world_truth
 from videoclip.train import read_log, read_task_labels
-from videoclip.workspace import ensure_pretrained, resolve_data_root
 
 sns.set_theme(style="whitegrid")
 root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                          world_seed=world_seed, real_data=real_data_dir)
-simulated = analysis.has_world_truth(root)
+simulated = has_world_truth(root)
 run_dir = ensure_pretrained(work_dir, data_root=root, preset=pretrain_preset)
 records = read_log(run_dir)
 start = next(r for r in records if r["type"] == "start")
@@ -240,7 +242,7 @@ assert cos_diff["estimate"] > 0, cos_diff
 # ## A map of the video vectors
 #
 # The whole-video vectors projected on their first two principal components
-# (`videoclip.stats.pca`, an SVD), coloured by HowTo100M domain (`category_1`) on the left and by
+# (`videoclip.book.stats.pca`, an SVD), coloured by HowTo100M domain (`category_1`) on the left and by
 # task on the right (the most frequent tasks; the rest grey). The black rings are one clustered
 # group, the videos of one batch.
 
@@ -285,7 +287,7 @@ display(members.value_counts(["domain", "task"]).rename("videos").to_frame())
 #
 # Two measures of the same embeddings, without training anything: the same-task share of the
 # clusters each one yields (above), and the **neighbourhood precision** — the share of a video's
-# `precision_k` nearest other videos that share its task (`videoclip.stats.neighbour_precision`,
+# `precision_k` nearest other videos that share its task (`videoclip.book.stats.neighbour_precision`,
 # the index's metric), with a 95 % bootstrap interval over videos. The ablations chapter trains
 # with each and compares retrieval.
 

@@ -33,18 +33,18 @@
 # The chapter evaluates the book's pre-trained model on YouCook2 {cite}`zhou2018youcook2` and
 # MSR-VTT {cite}`xu2016msrvtt` (Table 1) and on DiDeMo {cite}`hendricks2017didemo` (Table 2) —
 # which, as run by the paper's code, is **moment localisation inside one video**, not retrieval
-# across videos (SPEC §7). Every table holds four reference rows beside the model: the *same
+# across videos (design §7). Every table holds four reference rows beside the model: the *same
 # architecture before pre-training* (what pre-training adds), *chance*, the simulated world's
 # *concept oracle* (a ceiling; simulated worlds only) and the paper's number.
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
-youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (SPEC §7)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -57,13 +57,13 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip import report, stats
+from videoclip.book import chapter, stats
 from videoclip.evaluation import evaluate_didemo, evaluate_retrieval, moment_metrics
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 80)
 CHAPTER = "05_text_video_retrieval"
-root, simulated, run_dir, device, model, untrained, chance, oracle = report.setup_chapter(
+root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 
@@ -71,7 +71,7 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = report.setu
 # ## YouCook2 and MSR-VTT (Table 1)
 #
 # Each text ranks every clip of the benchmark: YouCook2 clips are the annotated segments of the
-# validation videos (the first 32 s of each), MSR-VTT's are the 1k-A test videos (SPEC §7). R@k is
+# validation videos (the first 32 s of each), MSR-VTT's are the 1k-A test videos (design §7). R@k is
 # the percentage of texts whose own clip ranks within the first k; MdR is the median rank (lower
 # is better). Ties count against the model (a clip scoring as high as the match ranks before it).
 
@@ -88,7 +88,7 @@ for benchmark in ("youcook2", "msrvtt"):
     result = retrieval[benchmark, "model"]
     print(f"{benchmark}: {result['num_scored']} of {result['num_pairs']} text-clip pairs scored "
           f"(skipped: {result['skipped'] or 'none'}); protocol — {result['protocol']}")
-    display(report.comparison_table(
+    display(chapter.comparison_table(
         {ROWS["model"]: result, ROWS["untrained"]: retrieval[benchmark, "untrained"],
          ROWS["chance"]: chance[benchmark], ROWS["oracle"]: oracle and oracle[benchmark]},
         ["R@1", "R@5", "R@10", "MdR"], benchmark=benchmark).round(1))
@@ -100,7 +100,7 @@ for benchmark in ("youcook2", "msrvtt"):
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.4))
 for ax, benchmark in zip(axes, ("youcook2", "msrvtt")):
-    report.plot_rank_histogram(
+    chapter.plot_rank_histogram(
         {ROWS[name]: predictions[benchmark, name]["rank"] for name in ("model", "untrained")},
         retrieval[benchmark, "model"]["num_videos"], ax=ax, title=benchmark)
 fig.tight_layout()
@@ -115,11 +115,11 @@ for benchmark in ("youcook2", "msrvtt"):
     hits = 100.0 * (predictions[benchmark, "model"]["rank"].to_numpy() <= 1)
     ci = stats.bootstrap_ci(hits, num_boot=num_boot, seed=seed)
     value, low, high = ci["estimate"], ci["ci_low"], ci["ci_high"]
-    verdicts[benchmark] = report.standing(
+    verdicts[benchmark] = chapter.standing(
         f"{benchmark} R@1", value, (low, high), chance=chance[benchmark]["R@1"],
         untrained=retrieval[benchmark, "untrained"]["R@1"],
         oracle=oracle[benchmark]["R@1"] if oracle else None,
-        paper=report.paper_numbers(benchmark)["R@1"], simulated=simulated)
+        paper=chapter.paper_numbers(benchmark)["R@1"], simulated=simulated)
     print(verdicts[benchmark]["sentence"], end="\n\n")
 
 # %% [markdown]
@@ -130,7 +130,7 @@ for benchmark in ("youcook2", "msrvtt"):
 # and scores them with LocalizingMoments' `eval.py` {cite}`hendricks2017didemo`: rank@k counts a
 # query when the mean of its best three annotators' ranks is at most k, mIoU is the overlap of the
 # top moment with the annotations. So Table 2's number measures *where in a video* a sentence
-# happens, not *which video* it describes (SPEC §7).
+# happens, not *which video* it describes (design §7).
 #
 # > "We evaluate video-paragraph retrieval on 4021 available testing examples" — §5.2
 #
@@ -148,7 +148,7 @@ for name in ("model", "model original"):
     print(f"{name}: {didemo[name]['protocol']}; {didemo[name]['num_queries']} of "
           f"{didemo[name]['num_queries_total']} queries scored (skipped: {didemo[name]['skipped'] or 'none'}), "
           f"{didemo[name]['num_queries_without_ranked_annotation']} without a ranked annotation")
-didemo_table = report.comparison_table(
+didemo_table = chapter.comparison_table(
     {f"{ROWS['model']}, official": didemo["model"],
      f"{ROWS['model']}, original code's protocol": didemo["model original"],
      f"{ROWS['untrained']}, official": didemo["untrained"], ROWS["chance"]: chance["didemo"],
@@ -162,11 +162,11 @@ per_query = [moment_metrics([ranked], [times])["rank@1"] for ranked, times in
 ci = stats.bootstrap_ci(per_query, num_boot=num_boot, seed=seed)
 value, low, high = ci["estimate"], ci["ci_low"], ci["ci_high"]
 assert abs(value - didemo["model"]["rank@1"]) < 1e-9, "per-query rank@1 must average to the evaluator's"
-verdicts["didemo"] = report.standing(
+verdicts["didemo"] = chapter.standing(
     "DiDeMo rank@1 (moment localisation, official)", value, (low, high),
     chance=chance["didemo"]["rank@1"], untrained=didemo["untrained"]["rank@1"],
     oracle=oracle["didemo"]["rank@1"] if oracle else None,
-    paper=report.paper_numbers("didemo")["rank@1"], simulated=simulated)
+    paper=chapter.paper_numbers("didemo")["rank@1"], simulated=simulated)
 print(verdicts["didemo"]["sentence"])
 gap = didemo["model original"]["rank@1"] - didemo["model"]["rank@1"]
 print(f"The original code's protocol changes rank@1 by {gap:+.1f} points on this data root.")
@@ -206,15 +206,15 @@ for benchmark, metric in (("youcook2", "R@1"), ("msrvtt", "R@1"), ("didemo", "ra
         assert oracle[benchmark][metric] >= model_value, (benchmark, oracle[benchmark], model_value)
 
 records = {
-    benchmark: report.benchmark_record(retrieval[benchmark, "model"], retrieval[benchmark, "untrained"],
+    benchmark: chapter.benchmark_record(retrieval[benchmark, "model"], retrieval[benchmark, "untrained"],
                                        benchmark=benchmark, headline="R@1", chance=chance[benchmark],
                                        oracle=oracle and oracle[benchmark])
     for benchmark in ("youcook2", "msrvtt")}
-records["didemo"] = report.benchmark_record(didemo["model"], didemo["untrained"], benchmark="didemo",
+records["didemo"] = chapter.benchmark_record(didemo["model"], didemo["untrained"], benchmark="didemo",
                                             headline="rank@1", chance=chance["didemo"],
                                             oracle=oracle and oracle["didemo"],
                                             variants={"original": didemo["model original"]})
-path = report.write_chapter_results(work_dir, CHAPTER, records, config={
+path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
     "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
     "run_dir": str(run_dir), "youcook2_clip_list": youcook2_clip_list, "seed": seed})
 print(f"wrote {path}")

@@ -36,11 +36,11 @@
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
 batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -55,14 +55,14 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip import report, stats
+from videoclip.book import chapter, stats
 from videoclip.data.benchmarks import load_msrvtt_mc
 from videoclip.evaluation import evaluate_videoqa
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 70)
 CHAPTER = "06_videoqa"
-root, simulated, run_dir, device, model, untrained, chance, oracle = report.setup_chapter(
+root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 
@@ -70,13 +70,13 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = report.setu
 # ## Accuracy (Table 3)
 
 # %%
-ROWS = report.MODEL_ROWS
+ROWS = chapter.MODEL_ROWS
 qa, qa_predictions = {}, {}
 for name, scorer in (("model", model), ("untrained", untrained)):
     qa[name], qa_predictions[name] = evaluate_videoqa(scorer, root, batch_size=batch_size)
 print(f"{qa['model']['num_scored']} of {qa['model']['num_questions']} questions scored "
       f"(skipped: {qa['model']['skipped'] or 'none'}); protocol — {qa['model']['protocol']}")
-display(report.comparison_table(
+display(chapter.comparison_table(
     {ROWS["model"]: qa["model"], ROWS["untrained"]: qa["untrained"], "chance": chance["msrvtt_mc"],
      "oracle (concept ceiling)": oracle and oracle["msrvtt_mc"]},
     ["accuracy"], benchmark="msrvtt_mc").round(1))
@@ -85,10 +85,10 @@ display(report.comparison_table(
 correct = 100.0 * qa_predictions["model"]["correct"].to_numpy()
 ci = stats.bootstrap_ci(correct, num_boot=num_boot, seed=seed)
 value, low, high = ci["estimate"], ci["ci_low"], ci["ci_high"]
-verdict = report.standing("MSR-VTT multiple-choice accuracy", value, (low, high),
+verdict = chapter.standing("MSR-VTT multiple-choice accuracy", value, (low, high),
                           chance=chance["msrvtt_mc"]["accuracy"], untrained=qa["untrained"]["accuracy"],
                           oracle=oracle["msrvtt_mc"]["accuracy"] if oracle else None,
-                          paper=report.paper_numbers("msrvtt_mc")["accuracy"], simulated=simulated)
+                          paper=chapter.paper_numbers("msrvtt_mc")["accuracy"], simulated=simulated)
 print(verdict["sentence"])
 
 # %% [markdown]
@@ -100,7 +100,7 @@ print(verdict["sentence"])
 # dot products differ, so each panel has its own axis.
 
 # %%
-margins = {name: report.answer_margins(np.stack(qa_predictions[name]["scores"]),
+margins = {name: chapter.answer_margins(np.stack(qa_predictions[name]["scores"]),
                                        qa_predictions[name]["answer"].to_numpy())
            for name in ("model", "untrained")}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
@@ -138,10 +138,10 @@ assert 0 < chance["msrvtt_mc"]["accuracy"] < 100, chance["msrvtt_mc"]
 assert np.isclose(chance["msrvtt_mc"]["accuracy"], qa["model"]["chance"]), (chance["msrvtt_mc"], qa["model"]["chance"])
 if oracle is not None:
     assert oracle["msrvtt_mc"]["accuracy"] >= qa["model"]["accuracy"], (oracle["msrvtt_mc"], qa["model"])
-records = {"msrvtt_mc": report.benchmark_record(qa["model"], qa["untrained"], benchmark="msrvtt_mc",
+records = {"msrvtt_mc": chapter.benchmark_record(qa["model"], qa["untrained"], benchmark="msrvtt_mc",
                                                 headline="accuracy", chance=chance["msrvtt_mc"],
                                                 oracle=oracle and oracle["msrvtt_mc"])}
-path = report.write_chapter_results(work_dir, CHAPTER, records, config={
+path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
     "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
     "run_dir": str(run_dir), "seed": seed})
 print(f"wrote {path}")

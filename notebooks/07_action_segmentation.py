@@ -40,15 +40,15 @@
 # Frame accuracy counts every second, background included, and most seconds of a COIN video are
 # background. So the **all-background baseline** — label every second Outside — is printed beside
 # every number here: users of the released checkpoint found that its 58.9 equals that baseline
-# (SPEC §7). The overview chapter predicted that the model's frame accuracy would lie close to it.
+# (design §7). The overview chapter predicted that the model's frame accuracy would lie close to it.
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -65,14 +65,14 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip import report, stats
+from videoclip.book import chapter, stats
 from videoclip.data.benchmarks import load_coin
 from videoclip.evaluation import evaluate_segmentation
 from videoclip.evaluation.segmentation import OUTSIDE
 
 sns.set_theme(style="whitegrid")
 CHAPTER = "07_action_segmentation"
-root, simulated, run_dir, device, model, untrained, chance, oracle = report.setup_chapter(
+root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 
@@ -85,7 +85,7 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = report.setu
 # of the labels), so a model that only ever says Outside gets 100 % on one label and 0 on the rest.
 
 # %%
-ROWS = report.MODEL_ROWS
+ROWS = chapter.MODEL_ROWS
 coin, coin_predictions = {}, {}
 for name, scorer in (("model", model), ("untrained", untrained)):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)
@@ -94,7 +94,7 @@ print(f"{result['num_videos']} of {result['num_videos_total']} test videos score
       f"seconds, {result['num_labels']} labels (skipped: {result['skipped'] or 'none'}); "
       f"protocol — {result['protocol']}")
 num_true_classes = len(result["per_class_accuracy"])
-table = report.comparison_table(
+table = chapter.comparison_table(
     {ROWS["model"]: coin["model"], ROWS["untrained"]: coin["untrained"],
      "all background": {"frame_accuracy": result["background_baseline"],
                         "mean_class_accuracy": 100 / num_true_classes, "predicted_outside_share": 100.0},
@@ -112,11 +112,11 @@ per_video = (seconds.assign(hit=100.0 * (seconds["pred"] == seconds["true"]))
              .groupby("video_id", sort=False)["hit"].agg(["mean", "size"]))
 ci = stats.bootstrap_ci(per_video["mean"], weights=per_video["size"], num_boot=num_boot, seed=seed)  # videos resampled
 value, low, high = ci["estimate"], ci["ci_low"], ci["ci_high"]
-verdict = report.standing("COIN frame accuracy", value, (low, high),
+verdict = chapter.standing("COIN frame accuracy", value, (low, high),
                           chance=result["background_baseline"], chance_name="the all-background baseline",
                           untrained=coin["untrained"]["frame_accuracy"],
                           oracle=oracle["coin"]["frame_accuracy"] if oracle else None,
-                          paper=report.paper_numbers("coin")["frame_accuracy"], simulated=simulated)
+                          paper=chapter.paper_numbers("coin")["frame_accuracy"], simulated=simulated)
 print(verdict["sentence"])
 gain = result["frame_accuracy"] - result["background_baseline"]
 print(f"The model's frame accuracy minus the all-background baseline: {gain:+.1f} points; it labels "
@@ -191,7 +191,7 @@ for vid in chosen:
                       "VideoCLIP": by_model["model"]["pred"].to_numpy(),
                       "untrained": by_model["untrained"]["pred"].to_numpy()})
 if timelines:
-    report.plot_label_timelines(timelines, label_names=names, titles=[f"COIN test video {v}" for v in chosen])
+    chapter.plot_label_timelines(timelines, label_names=names, titles=[f"COIN test video {v}" for v in chosen])
 else:
     print("No test video has an annotated step: nothing to draw.")
 
@@ -206,11 +206,11 @@ assert abs(value - result["frame_accuracy"]) < 1e-9
 assert 0 < chance["coin"]["uniform_guess"] < 100 and 0 <= chance["coin"]["all_background"] <= 100
 if oracle is not None and oracle["coin"]["gamma"] < 1 - 1e-6:  # a degenerate γ makes no ceiling (printed above)
     assert oracle["coin"]["frame_accuracy"] >= result["frame_accuracy"], (oracle["coin"], result["frame_accuracy"])
-records = {"coin": report.benchmark_record(
+records = {"coin": chapter.benchmark_record(
     coin["model"], coin["untrained"], benchmark="coin", headline="frame_accuracy",
     chance={**chance["coin"], "background_baseline_scored": result["background_baseline"]},
     oracle=oracle and oracle["coin"])}
-path = report.write_chapter_results(work_dir, CHAPTER, records, config={
+path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
     "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
     "run_dir": str(run_dir), "seed": seed})
 print(f"wrote {path}")

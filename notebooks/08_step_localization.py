@@ -38,15 +38,15 @@
 # tasks. The **official** split draws 30 training videos per task from all primary videos (seeded
 # 0, as the VideoCLIP code does) and tests on the rest; the **original** code drew the split only
 # after dropping the videos without features, so its test set depends on the features at hand
-# (SPEC §7). Both are shown; the official one is the headline.
+# (design §7). Both are shown; the official one is the headline.
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, SPEC §3, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real files, design §3, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -62,14 +62,14 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip import report
+from videoclip.book import chapter
 from videoclip.data.benchmarks import load_crosstask, read_step_annotation
 from videoclip.evaluation import evaluate_step_localization
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 60)
 CHAPTER = "08_step_localization"
-root, simulated, run_dir, device, model, untrained, chance, oracle = report.setup_chapter(
+root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
 
@@ -77,7 +77,7 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = report.setu
 # ## Average recall (Table 5)
 
 # %%
-ROWS = report.MODEL_ROWS
+ROWS = chapter.MODEL_ROWS
 crosstask, steps_predicted = {}, {}
 for name, scorer, split in (("model", model, "official"), ("model original", model, "original"),
                             ("untrained", untrained, "official")):
@@ -87,7 +87,7 @@ for name in ("model", "model original"):
     res = crosstask[name]
     print(f"{res['protocol']}\n  → {res['num_scored']} of {res['num_test_videos']} test videos scored in "
           f"{res['num_tasks']} tasks (skipped: {res['skipped'] or 'none'})")
-display(report.comparison_table(
+display(chapter.comparison_table(
     {f"{ROWS['model']}, official split": crosstask["model"],
      f"{ROWS['model']}, original code's split": crosstask["model original"],
      f"{ROWS['untrained']}, official split": crosstask["untrained"], "chance (random scores)": chance["crosstask"],
@@ -97,13 +97,13 @@ display(report.comparison_table(
 # %%
 per_task = crosstask["model"]["recall_per_task"]
 videos = steps_predicted["model"]
-value, low, high = report.task_recall_ci(videos.task, videos.steps_matched, videos.steps_present,
+value, low, high = chapter.task_recall_ci(videos.task, videos.steps_matched, videos.steps_present,
                                          num_boot=num_boot, seed=seed)
 assert np.isclose(value, crosstask["model"]["recall"]), (value, crosstask["model"]["recall"])
-verdict = report.standing("CrossTask average recall", value, (low, high),
+verdict = chapter.standing("CrossTask average recall", value, (low, high),
                           chance=chance["crosstask"]["recall"], untrained=crosstask["untrained"]["recall"],
                           oracle=oracle["crosstask"]["recall"] if oracle else None,
-                          paper=report.paper_numbers("crosstask")["recall"], simulated=simulated)
+                          paper=chapter.paper_numbers("crosstask")["recall"], simulated=simulated)
 print(f"(interval: test videos resampled within each of the {len(per_task)} tasks) " + verdict["sentence"])
 print(f"The original code's split changes the average recall by "
       f"{crosstask['model original']['recall'] - crosstask['model']['recall']:+.1f} points on this data root.")
@@ -158,7 +158,7 @@ for vid, row in rows["model"].head(num_timelines).iterrows():
     timelines.append(tracks)
     titles.append(f"{data.tasks[task].title}: video {vid} — VideoCLIP found {row.steps_matched} of "
                   f"{row.steps_present} steps present")
-report.plot_label_timelines(timelines, label_names=step_names, titles=titles,
+chapter.plot_label_timelines(timelines, label_names=step_names, titles=titles,
                             point_tracks=["VideoCLIP", "untrained"])
 plt.show()
 
@@ -173,11 +173,11 @@ for name, res in crosstask.items():
 assert 0 < chance["crosstask"]["recall"] < 100, chance["crosstask"]
 if oracle is not None:
     assert oracle["crosstask"]["recall"] >= crosstask["model"]["recall"], (oracle["crosstask"], crosstask["model"])
-records = {"crosstask": report.benchmark_record(
+records = {"crosstask": chapter.benchmark_record(
     crosstask["model"], crosstask["untrained"], benchmark="crosstask", headline="recall",
     chance=chance["crosstask"], oracle=oracle and oracle["crosstask"],
     variants={"original": crosstask["model original"]})}
-path = report.write_chapter_results(work_dir, CHAPTER, records, config={
+path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
     "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
     "run_dir": str(run_dir), "seed": seed})
 print(f"wrote {path}")

@@ -38,7 +38,7 @@
 # YouCook2 {cite}`zhou2018youcook2` text→video retrieval; each row gets a mean with a 95 %
 # Student-t interval over seeds, and a *paired* difference from the full model (the same seed
 # draws the same data order and the same initial video MLP, so the difference removes most of
-# the seed's effect). The rows and the settings that make them (`videoclip.ablations.ABLATIONS`):
+# the seed's effect). The rows and the settings that make them (`videoclip.book.ablations.ABLATIONS`):
 #
 # | Table 7 row | pre-training overrides |
 # |---|---|
@@ -57,7 +57,7 @@
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real HowTo100M + YouCook2, SPEC §3-4, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real HowTo100M + YouCook2, design §3-4, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
@@ -67,7 +67,7 @@ seeds = [0]  # training seeds per row; paper: one run per row (Table 7); toy and
 lag_scales = [0.0, 1.0]  # narration-lag multipliers of the sweep worlds (1.0 = the default world, reused)
 lag_world_preset = "smoke"  # size of the sweep worlds (always simulated: the lag is a simulator knob)
 lag_preset = "../params/pretrain/smoke.yaml"  # the sweep's pre-training (toy: toy_ablation.yaml)
-youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (SPEC §7)
+youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 batch_size = 64  # clips or texts per forward pass of the evaluation
 device = "auto"  # "auto" → cuda when available, else cpu
 level = 0.95  # coverage of every interval
@@ -82,8 +82,8 @@ import seaborn as sns
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from videoclip import scorecard
-from videoclip.ablations import (
+from videoclip.book import scorecard
+from videoclip.book.ablations import (
     ABLATIONS,
     COLLAPSE_NATS,
     FULL,
@@ -94,10 +94,11 @@ from videoclip.ablations import (
     summarize_runs,
     train_and_evaluate,
 )
-from videoclip.analysis import has_world_truth, lag_summary, load_world_truth
+from videoclip.book.analysis import lag_summary
+from videoclip.book.workspace import ensure_world, resolve_data_root, world_info
 from videoclip.paper import ablation_table
 from videoclip.provenance import write_results
-from videoclip.workspace import ensure_world, resolve_data_root, world_info
+from videoclip.sim.truth import has_world_truth, load_world_truth
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 60)
@@ -161,7 +162,7 @@ print(f"{len(jobs)} distinct runs; each scored {int(runs.num_scored.iloc[0])} Yo
 # gradient nearly vanishes (the video side's gradient is $\sum_j (p_{ij}-\delta_{ij})\,t_j$, zero
 # when all $t_j$ are equal), so a model that starts near that point can stay there. A collapsed
 # row measures a failure to train, not the design choice it ablates. The rule
-# (`videoclip.ablations.training_outcome`): the mean loss of the last 5 steps within
+# (`videoclip.book.ablations.training_outcome`): the mean loss of the last 5 steps within
 # `COLLAPSE_NATS` of chance.
 
 # %%
@@ -181,7 +182,7 @@ if not len(collapsed_rows):
 # %% [markdown]
 # Where do the runs start? The spread of the **untrained** model's embeddings over 256 YouCook2
 # clips and their texts, mean $\lVert e_i-\bar e\rVert / \lVert\bar e\rVert$ (0: every input embeds
-# to the same vector), for the rows that change the architecture (`videoclip.ablations.initial_spread`,
+# to the same vector), for the rows that change the architecture (`videoclip.book.ablations.initial_spread`,
 # seed of the first run).
 
 # %%
@@ -193,7 +194,7 @@ display(spread.rename(columns=lambda side: f"{side} spread at initialisation").r
 # %% [markdown]
 # ## Table 7, ours beside the paper's
 #
-# Each row's mean over seeds with its 95 % interval (Student-t over seeds; `videoclip.stats.mean_ci`),
+# Each row's mean over seeds with its 95 % interval (Student-t over seeds; `videoclip.book.stats.mean_ci`),
 # in percent, beside the paper's single run. With one seed there is no interval.
 
 # %%
@@ -319,7 +320,7 @@ fig.tight_layout()
 #
 # Chapter 00 fixed six predictions before any result; this chapter's runs bear on predictions 1
 # (overlap and lag), 3 (retrieval-augmented groups help) and 6 (small design choices), and on 2
-# (retrieved groups are harder). The verdicts come from fixed rules in `videoclip.scorecard`
+# (retrieved groups are harder). The verdicts come from fixed rules in `videoclip.book.scorecard`
 # (stated in each function's docstring), applied to the intervals above; the scorecard chapter
 # applies the same rules to the saved results.
 

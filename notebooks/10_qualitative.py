@@ -39,12 +39,12 @@
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)
-data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real YouCook2 + S3D features, SPEC §3, §7)
+data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real YouCook2 + S3D features, design §3, §7)
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, SPEC §6)
-youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (SPEC §7)
+pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 num_success = 4  # queries shown whose own clip ranks first
 num_failure = 6  # queries shown whose own clip does not (the paper's Table 6 shows 5 queries)
 seed = 0  # which queries are drawn; the untrained model's new video MLP
@@ -60,10 +60,11 @@ import seaborn as sns
 import torch
 from IPython.display import display
 
-from videoclip import VideoCLIP, qualitative, report
-from videoclip.analysis import has_world_truth
+from videoclip import VideoCLIP
+from videoclip.book import chapter, qualitative
+from videoclip.book.workspace import ensure_pretrained, resolve_data_root
 from videoclip.evaluation import evaluate_retrieval
-from videoclip.workspace import ensure_pretrained, resolve_data_root
+from videoclip.sim.truth import has_world_truth
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 70)
@@ -73,7 +74,7 @@ root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset
 simulated = has_world_truth(root)
 run_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
 scorers = {"pre-trained": VideoCLIP.from_pretrained(run_dir / "final").to(device),
-           "untrained": report.untrained_model(pretrain_preset, seed=seed).to(device)}
+           "untrained": chapter.untrained_model(pretrain_preset, seed=seed).to(device)}
 results, predictions = {}, {}
 for name, scorer in scorers.items():
     results[name], predictions[name] = evaluate_retrieval(scorer, root, benchmark="youcook2",
@@ -112,7 +113,7 @@ assert counts["successes_shown"] + counts["failures_shown"] == len(examples)
 # ## What do the failures retrieve?
 #
 # Every failure (own clip not first), sorted by the first that applies
-# (`videoclip.qualitative.error_breakdown`): the top-1 clip has **the same text** as the query (a
+# (`videoclip.book.qualitative.error_breakdown`): the top-1 clip has **the same text** as the query (a
 # step described identically in two videos: no text-only model can tell them apart), it is
 # **another segment of the same video** (the right video, the wrong stretch of it — the
 # zero-shot error §5.7 describes as not knowing "how long a text and video clip should be

@@ -21,7 +21,7 @@
 # A number no chapter has produced yet says **not run**.
 #
 # Then the six predictions of the overview chapter, written before any result, each marked
-# **supported**, **not supported** or **inconclusive** by a fixed rule (`videoclip.scorecard`;
+# **supported**, **not supported** or **inconclusive** by a fixed rule (`videoclip.book.scorecard`;
 # each rule is stated in its function's docstring and printed with its evidence below).
 #
 # On the default (toy) profile every "ours" number comes from a **simulated** world and a small
@@ -42,10 +42,10 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip import scorecard
-from videoclip.notebooks import execution_times
+from videoclip.book import scorecard
+from videoclip.book.runner import execution_times
+from videoclip.book.workspace import run_costs
 from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT, RELEASED_CHECKPOINT_YOUCOOK2
-from videoclip.workspace import run_costs
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 50)
@@ -117,7 +117,7 @@ assert len(ablations) == 3 * len(PAPER_ABLATIONS)
 # %% [markdown]
 # ## The predictions of chapter 00
 #
-# Each verdict comes from the rule in its `videoclip.scorecard.predict_*` function, applied to
+# Each verdict comes from the rule in its `videoclip.book.scorecard.predict_*` function, applied to
 # the results above; "inconclusive" also covers a prediction whose chapters have not run.
 
 # %%
@@ -138,7 +138,7 @@ assert list(verdicts.prediction) == [1, 2, 3, 4, 5, 6]
 # (`videoclip_seconds`). A chapter reused by a later `make book` keeps the time of the run that
 # produced it. Worlds and pre-training runs are cached in `work_dir` and built by the first chapter
 # that needs them, so a chapter re-executed over cached runs shows only its own time; the second
-# table gives what the cached runs cost when they were trained (`videoclip.workspace.run_costs`,
+# table gives what the cached runs cost when they were trained (`videoclip.book.workspace.run_costs`,
 # from their logs). Not counted: installing, and rendering the HTML.
 
 # %%

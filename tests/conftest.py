@@ -21,3 +21,14 @@ def real_data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"VIDEOCLIP_DATA_DIR={value} is not a directory")
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A procedural smoke world (no real files, seed 3), written once per session.
+
+    Read-only: a test that changes files of a world makes its own.
+    """
+    from videoclip.sim.world import simulate
+
+    return simulate(tmp_path_factory.mktemp("smoke_world") / "root", preset="smoke", seed=3)

@@ -1,4 +1,4 @@
-"""videoclip.analysis: data-root descriptions and the "text describes the screen" measure
+"""videoclip.book.analysis: data-root descriptions and the "text describes the screen" measure
 (Paper §3.3), checked against hand-made cases and naive per-pair loops."""
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from videoclip import analysis
+from videoclip.book import analysis
 from videoclip.data.benchmarks import AnnotationError
 from videoclip.data.captions import TokenCache
 from videoclip.data.samplers import ClipSampler, Pairs
-from videoclip.data.simulate import SimConfig, simulate
+from videoclip.evaluation.registry import BENCHMARKS
+from videoclip.sim.config import SimConfig
+from videoclip.sim.truth import WorldTruth, has_world_truth, load_world_truth
+from videoclip.sim.world import simulate
 
 
 class WordTokenizer:
@@ -44,14 +47,14 @@ def corpus(world: Path, tmp_path_factory: pytest.TempPathFactory):
 
 # --------------------------------------------------------------------------- hand-made truth
 
-def _truth(rows: list[tuple[str, float, float, float, float]], video: str = "v") -> analysis.WorldTruth:
+def _truth(rows: list[tuple[str, float, float, float, float]], video: str = "v") -> WorldTruth:
     """Steps (text, start, end, onset, speech_end) of one video."""
     steps = pd.DataFrame(rows, columns=["text", "start", "end", "onset", "speech_end"])
     steps.insert(0, "video_id", video)
     steps.insert(1, "video_row", 0)
     steps.insert(2, "step_index", range(len(rows)))
     steps["lag"] = steps.onset - steps.start
-    return analysis.WorldTruth(steps, ["a"], np.eye(1, 512, dtype=np.float32), {video: 0})
+    return WorldTruth(steps, ["a"], np.eye(1, 512, dtype=np.float32), {video: 0})
 
 
 def _cache(starts: list[float], ends: list[float], tokens: list[int], video: str = "v") -> TokenCache:
@@ -124,7 +127,7 @@ def test_narrated_by_matches_a_naive_loop():
 
 # --------------------------------------------------------------------------- on a simulated world
 
-def naive_pair_truth(table: pd.DataFrame, truth: analysis.WorldTruth) -> list[tuple[bool, float]]:
+def naive_pair_truth(table: pd.DataFrame, truth: WorldTruth) -> list[tuple[bool, float]]:
     """describes_screen and screen_share, one pair and one second at a time."""
     out = []
     for row in table.itertuples():
@@ -143,7 +146,7 @@ def naive_pair_truth(table: pd.DataFrame, truth: analysis.WorldTruth) -> list[tu
 @pytest.mark.parametrize("kind", ["overlap", "exact"])
 def test_pair_truth_matches_the_naive_loop_on_a_world(world, corpus, kind):
     store, cache, ids, _ = corpus
-    truth = analysis.load_world_truth(world)
+    truth = load_world_truth(world)
     pairs = ClipSampler(kind=kind).sample(ids[:20], store, cache, clip_per_video=8,
                                           rng=np.random.default_rng(1))
     table = analysis.pair_truth(pairs, cache, truth)
@@ -156,7 +159,7 @@ def test_pair_truth_matches_the_naive_loop_on_a_world(world, corpus, kind):
 def test_sample_pair_table_and_shuffled_reference(world, corpus):
     store, cache, ids, report = corpus
     assert report["num_usable"] == len(ids) > 0
-    truth = analysis.load_world_truth(world)
+    truth = load_world_truth(world)
     table = analysis.sample_pair_table(ids, store, cache, truth=truth, clip_per_video=4, rounds=2,
                                        shuffled=True, rng=np.random.default_rng(0))
     assert sorted(table.kind.unique()) == ["exact", "exact (shuffled)", "overlap", "overlap (shuffled)"]
@@ -230,7 +233,7 @@ def test_corpus_summary_and_truth(world):
     assert summary["videos_with_captions"] == summary["captioned_videos_with_features"] == sizes["videos"]
     assert (summary["train_list"], summary["val_list"]) == (sizes["train"], sizes["val"])
     assert len(per_video) == 10 and (per_video.feature_seconds >= per_video.caption_span_s - 1).all()
-    truth = analysis.load_world_truth(world)
+    truth = load_world_truth(world)
     assert set(truth.steps.video_id) <= set(truth.video_task)
     np.testing.assert_allclose(truth.steps.lag, truth.steps.onset - truth.steps.start)
     lags = analysis.lag_summary(truth.steps)
@@ -240,9 +243,9 @@ def test_corpus_summary_and_truth(world):
 
 
 def test_real_roots_have_no_truth_or_corpus(tmp_path):
-    assert not analysis.has_world_truth(tmp_path)
+    assert not has_world_truth(tmp_path)
     with pytest.raises(FileNotFoundError, match="real data has none"):
-        analysis.load_world_truth(tmp_path)
+        load_world_truth(tmp_path)
     with pytest.raises(FileNotFoundError, match="caption.json is missing"):
         analysis.corpus_summary(tmp_path)
 
@@ -258,8 +261,8 @@ def test_simconfig_table_lists_every_knob_with_its_reason():
 
 
 def test_levels_table_reads_headline_metrics():
-    chance = {name: {c: 1.0} for name, (c, _) in analysis.HEADLINE_METRICS.items()}
-    oracle = {name: {o: 50.0} for name, (_, o) in analysis.HEADLINE_METRICS.items()}
+    chance = {name: {b.chance_key: 1.0} for name, b in BENCHMARKS.items()}
+    oracle = {name: {b.headline: 50.0} for name, b in BENCHMARKS.items()}
     table = analysis.levels_table(chance, oracle)
     assert len(table) == 6 and (table.chance == 1.0).all() and (table.oracle == 50.0).all()
     assert analysis.levels_table(chance).oracle.isna().all()

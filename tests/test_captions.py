@@ -1,4 +1,4 @@
-"""HowTo100M captions (SPEC §4): loading, rolling-caption de-duplication, the token cache."""
+"""HowTo100M captions (design §4): loading, rolling-caption de-duplication, the token cache."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class WordTokenizer:
         return 10 + (sum(word.encode()) * 31 + self.salt) % 5000
 
     def __call__(self, texts: list[str], *, add_special_tokens: bool) -> dict[str, list[list[int]]]:
-        assert add_special_tokens is False  # SPEC §4: no special tokens per caption
+        assert add_special_tokens is False  # design §4: no special tokens per caption
         self.calls += 1
         return {"input_ids": [[self.encode_word(w) for w in t.split()] for t in texts]}
 

@@ -1,4 +1,4 @@
-"""The released-checkpoint converter (SPEC §2), save/load round trips and atomic writes.
+"""The released-checkpoint converter (design §2), save/load round trips and atomic writes.
 
 The fake checkpoint has exactly the released key layout: ``mmmodel.video_encoder.videomlp.*``,
 ``mmmodel.video_encoder.bert.{embeddings,encoder,pooler}.*``, ``mmmodel.text_encoder.*`` with
@@ -26,13 +26,8 @@ from test_model import (
 )
 from transformers import BertConfig, BertModel
 
-from videoclip.checkpoint import (
-    CheckpointError,
-    atomic_save,
-    atomic_torch_save,
-    atomic_write_bytes,
-    convert_mmpt_state_dict,
-)
+from videoclip._io import atomic_torch_save, atomic_write, atomic_write_bytes
+from videoclip.checkpoint import CheckpointError, convert_mmpt_state_dict
 from videoclip.model import VideoCLIP
 
 NUM_VIDEO_LAYERS, NUM_TEXT_LAYERS = 2, 3
@@ -256,7 +251,7 @@ def test_atomic_writes(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        atomic_save(failing_writer, target)
+        atomic_write(target, failing_writer)
     assert target.read_bytes() == b"first"  # the old file survives
     assert [p.name for p in target.parent.iterdir()] == ["file.bin"]  # no temporary left
     atomic_torch_save({"step": 3, "w": torch.ones(2)}, tmp_path / "ckpt.pt")

@@ -9,7 +9,9 @@ import sys
 import pytest
 import torch
 
-from videoclip.__main__ import COMMANDS, main
+from videoclip.cli import build_parser, main
+
+COMMANDS = ("simulate", "pretrain", "evaluate", "convert", "features")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -22,6 +24,19 @@ def test_no_command_prints_usage_and_fails(capsys):
     assert "simulate" in capsys.readouterr().out
 
 
+def test_the_parser_declares_every_command():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert tuple(sub.choices) == COMMANDS
+
+
+def test_a_package_error_is_one_line_and_debug_shows_it(tmp_path, capsys):
+    assert main(["evaluate", "youcook2", "--model", str(tmp_path / "none"), "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    with pytest.raises(OSError):
+        main(["--debug", "evaluate", "youcook2", "--model", str(tmp_path / "none"), "--data-dir", str(tmp_path)])
+
+
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_help(command):
     proc = _run(command, "--help")
@@ -31,8 +46,8 @@ def test_every_command_has_help(command):
 
 @pytest.mark.slow
 def test_evaluate_a_saved_model_on_a_simulated_world(tmp_path, tiny_backbone):
-    from videoclip.data.simulate import simulate
     from videoclip.model import VideoCLIP
+    from videoclip.sim.world import simulate
 
     root = simulate(tmp_path / "world", preset="smoke", seed=0)
     VideoCLIP.from_backbone(str(tiny_backbone), num_video_layers=1).save_pretrained(tmp_path / "model")

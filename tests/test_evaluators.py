@@ -396,7 +396,7 @@ class PaddingProbe(OneHotTexts):
 
 def test_didemo_moments_average_the_padded_slots_too(tmp_path):
     # The original's moment vector is the unmasked mean of the video tower's states over the
-    # moment's 5-s slots, padded slots of a short video included (SPEC §7): in a 12-s video,
+    # moment's 5-s slots, padded slots of a short video included (design §7): in a 12-s video,
     # slots 12-31 are padded, so a moment scores its share of slots past second 12.
     (tmp_path / "didemo").mkdir()
     query = {"annotation_id": 0, "description": "a moment", "video": "short.mp4",

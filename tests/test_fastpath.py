@@ -1,4 +1,4 @@
-"""The fast path of issue 9: length buckets, the prefetching loader, reused retrieval vectors,
+"""The fast path (design §11; bench/RESULTS.md): length buckets, the prefetching loader, reused retrieval vectors,
 and the configuration keys that switch them (each checked against the plain path)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from test_train import read_log, tiny_config, write_tiny_backbone
 import videoclip.model
 from videoclip import train
 from videoclip.data.samplers import Batch, Prefetcher
-from videoclip.data.simulate import simulate
+from videoclip.sim.world import simulate
 from videoclip.train import ConfigError, PretrainConfig, pretrain
 
 # ---------------------------------------------------------------------------------- buckets

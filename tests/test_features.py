@@ -1,4 +1,4 @@
-"""Feature stores (SPEC §3): the released per-video layout, the packed layout, and bad input."""
+"""Feature stores (design §3): the released per-video layout, the packed layout, and bad input."""
 
 from __future__ import annotations
 
@@ -181,13 +181,13 @@ def test_packed_offsets_must_match(npy_dir: Path, tmp_path: Path) -> None:
         open_feature_store(tmp_path / "p")
 
 
-@pytest.mark.parametrize("entry", [["-m", "videoclip", "features"], ["-m", "videoclip.data.features"]])
-def test_pack_command_writes_a_store_and_reports_errors(entry, npy_dir: Path, tmp_path: Path) -> None:
-    """The command book/paper_profile.md gives (both spellings) packs, and refuses to overwrite."""
+def test_pack_command_writes_a_store_and_reports_errors(npy_dir: Path, tmp_path: Path) -> None:
+    """The command book/paper_profile.md gives packs, and refuses to overwrite in one line."""
     import subprocess
     import sys
 
     out = tmp_path / "packed"
+    entry = ["-m", "videoclip", "features"]
     proc = subprocess.run([sys.executable, *entry, "pack", str(npy_dir), str(out), "--shard-videos", "3"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -196,5 +196,5 @@ def test_pack_command_writes_a_store_and_reports_errors(entry, npy_dir: Path, tm
     np.testing.assert_array_equal(packed.load("v2"), npy.load("v2"))
     again = subprocess.run([sys.executable, *entry, "pack", str(npy_dir), str(out)],
                            capture_output=True, text=True, check=False)
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 2 and "already exists" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1  # one line, no traceback

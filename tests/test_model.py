@@ -1,6 +1,6 @@
 """videoclip.model on a tiny random BERT, checked against an independent plain-torch reference.
 
-The reference (``reference_bert`` and friends) re-implements SPEC §1 the way the original
+The reference (``reference_bert`` and friends) re-implements design §1 the way the original
 code lays it out (video always padded to 32 slots, ``[SEP]`` at position 33) from a flat dict
 of weights; ``tests/test_checkpoint.py`` reuses it on the released key layout.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from videoclip.qualitative import annotate, error_breakdown, pick_examples
+from videoclip.book.qualitative import annotate, error_breakdown, pick_examples
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests of videoclip.retrieval: the FAISS wrapper, cluster groups (SPEC §5) and group statistics."""
+"""Tests of videoclip.retrieval: the FAISS wrapper, cluster groups (design §5) and group statistics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from transformers import BertTokenizerFast
 from videoclip.data.captions import TokenCache, load_captions, reconcile
 from videoclip.data.features import open_feature_store
 from videoclip.data.samplers import make_batch
-from videoclip.data.simulate import simulate
 from videoclip.retrieval import (
     VectorRetriever,
     build_retriever,
@@ -22,6 +21,7 @@ from videoclip.retrieval import (
     group_stats,
     random_groups,
 )
+from videoclip.sim.world import simulate
 
 
 def _blobs(num_classes: int, per_class: int, dim: int = 16, spread: float = 0.3, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Clip samplers, groups and collate (Paper §3.3, SPEC §4), checked against naive loops."""
+"""Clip samplers, groups and collate (Paper §3.3, design §4), checked against naive loops."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from videoclip import scorecard
-from videoclip.ablations import (
+from videoclip.book import scorecard
+from videoclip.book.ablations import (
     ABLATIONS,
     FULL,
     evaluate_run,
@@ -22,10 +22,9 @@ from videoclip.ablations import (
     summarize_runs,
     training_outcome,
 )
-from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT
+from videoclip.book.stats import mean_ci
+from videoclip.paper import PAPER_ABLATIONS, PAPER_ZERO_SHOT, ZERO_SHOT
 from videoclip.provenance import write_results
-from videoclip.report import PAPER_NAMES
-from videoclip.stats import mean_ci
 from videoclip.train import PretrainConfig
 
 # ----------------------------------------------------------------------------- mean_ci
@@ -257,7 +256,7 @@ def test_scorecard_reads_results_files_and_says_not_run(tmp_path):
                           "pretrain_preset": "../params/pretrain/toy.yaml"})
     collected = scorecard.collect_results(results)
     table = scorecard.zero_shot_scorecard(collected)
-    assert len(table) == len(PAPER_ZERO_SHOT) == len(PAPER_NAMES)
+    assert len(table) == len(PAPER_ZERO_SHOT) == len(ZERO_SHOT)
     youcook = table[(table.benchmark == "YouCook2") & (table.metric == "R@1")].iloc[0]
     assert (youcook.ours, youcook.chance, youcook.oracle, youcook.paper) == (10.0, 2.0, 60.0, 22.7)
     assert youcook.status == "ok" and youcook.pretrain == "toy" and "simulated" in youcook.data
@@ -309,8 +308,8 @@ class ConstantModel:
 
 @pytest.mark.slow
 def test_embedding_spread_is_zero_for_a_collapsed_model_only(tmp_path):
-    from videoclip.ablations import embedding_spread, initial_spread
-    from videoclip.workspace import ensure_world
+    from videoclip.book.ablations import embedding_spread, initial_spread
+    from videoclip.book.workspace import ensure_world
 
     world = ensure_world(tmp_path, preset="smoke", seed=0)
     assert embedding_spread(ConstantModel(), world, num_pairs=16) == {"video": 0.0, "text": 0.0}

@@ -1,6 +1,6 @@
 """The simulated world: determinism, official formats (read by the project's own loaders),
 disjoint pre-training/evaluation videos, knobs that do what they say (chance and oracle
-levels: tests/test_world_levels.py)."""
+levels: tests/test_levels.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from videoclip.cli import main
 from videoclip.data.benchmarks import (
     crosstask_split,
     load_coin,
@@ -25,10 +26,11 @@ from videoclip.data.benchmarks import (
 )
 from videoclip.data.captions import load_captions
 from videoclip.data.features import open_feature_store
-from videoclip.data.simulate import SimConfig, main, make_config, simulate
-from videoclip.data.taxonomy import concepts_of, stem
-from videoclip.data.world_levels import oracle_levels
-from videoclip.data.world_video import sample_lag
+from videoclip.sim.config import SimConfig, make_config
+from videoclip.sim.levels import oracle_levels
+from videoclip.sim.video import sample_lag
+from videoclip.sim.world import simulate
+from videoclip.text import concepts_of, stem
 
 BENCH_DIRS = ("youcook2", "msrvtt", "didemo", "coin", "crosstask")
 
@@ -212,6 +214,6 @@ def test_grounded_world_uses_real_text(real_data_dir: Path, tmp_path: Path) -> N
 
 
 def test_cli_writes_a_world(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--out", str(tmp_path / "cli"), "--preset", "smoke", "--num-videos", "5"]) == 0
+    assert main(["simulate", "--out", str(tmp_path / "cli"), "--preset", "smoke", "--num-videos", "5"]) == 0
     assert "howto100m" in capsys.readouterr().out
     assert len((tmp_path / "cli" / "howto100m" / "train.lst").read_text().split()) == 4

@@ -1,4 +1,4 @@
-"""Tests of videoclip.stats against naive references (loops, eigen-decompositions, coverage)."""
+"""Tests of videoclip.book.stats against naive references (loops, eigen-decompositions, coverage)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from videoclip.retrieval import group_stats, random_groups
-from videoclip.stats import (
+from videoclip.book.stats import (
     bootstrap_ci,
     bootstrap_difference,
     group_pair_stats,
     neighbour_precision,
     pca,
 )
+from videoclip.retrieval import group_stats, random_groups
 
 
 def _naive_bootstrap(values, weights, num_boot, seed):

@@ -23,9 +23,10 @@ import yaml
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from videoclip import train
-from videoclip.data.simulate import simulate
+from videoclip.cli import main
 from videoclip.model import VideoCLIP
-from videoclip.train import ConfigError, PretrainConfig, main, pretrain
+from videoclip.sim.world import simulate
+from videoclip.train import ConfigError, PretrainConfig, pretrain
 
 
 def write_tiny_backbone(directory: Path, captions_path: Path) -> Path:
@@ -114,7 +115,7 @@ def test_config_flat_and_sectioned_and_paper_defaults():
         and cfg.optim.adam_betas == (0.8, 0.9)
     )
     paper = PretrainConfig()
-    # SPEC §6 and §4-5
+    # design §6 and §4-5
     assert (
         paper.optim.lr,
         paper.optim.adam_betas,
@@ -287,12 +288,14 @@ def test_clustered_groups_share_tasks_more_than_random_groups(world, backbone, t
 def test_command_line(world, backbone, tmp_path, capsys):
     preset = tmp_path / "tiny.yaml"
     preset.write_text(yaml.safe_dump(tiny_config(world, backbone, tmp_path / "run")))
-    assert main(["--preset", str(preset), "--num_epochs", "1", "--stop_after_steps=3"]) == 0
+    assert main(["pretrain", "--preset", str(preset), "--num_epochs", "1", "--stop_after_steps=3"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "run")
-    assert main(["--preset", str(preset), "--num_epochs", "1", "--resume"]) == 0
+    assert main(["pretrain", "--preset", str(preset), "--num_epochs", "1", "--resume"]) == 0
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+    assert main(["pretrain", "--preset", str(preset), "--bogus", "1"]) == 2
+    assert "bogus" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="bogus"):
-        main(["--preset", str(preset), "--bogus", "1"])
+        main(["--debug", "pretrain", "--preset", str(preset), "--bogus", "1"])
 
 
 # ---------------------------------------------------------------------------------- DDP

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from videoclip import workspace
+from videoclip.book import workspace
 
 
 def test_real_data_dir_expands_and_rejects_missing(tmp_path, monkeypatch):

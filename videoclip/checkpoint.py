@@ -1,10 +1,9 @@
-"""Reading the released MMPT (fairseq) checkpoint, and atomic file writes.
+"""Reading the released MMPT (fairseq) checkpoint.
 
 The converter is a pure function from the released state dict to ours
 (:func:`convert_mmpt_state_dict`); :meth:`videoclip.model.VideoCLIP.from_mmpt_checkpoint`
-builds the model around it. The atomic helpers write to a temporary file in the target's
-directory and ``os.replace`` it, so a crash never leaves a half-written file under the
-final name; training reuses them for its checkpoints.
+builds the model around it; ``python -m videoclip convert`` (:mod:`videoclip.cli`) writes it
+as a ``save_pretrained`` directory. This module imports nothing from the package.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import argparse
 import os
 import pickle
 import re
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,67 +196,3 @@ def check_state_dict(
             f"{source} does not match the model: missing {missing}; unexpected {unexpected}; "
             f"shape mismatches {mismatched}"
         )
-
-
-def atomic_save(obj_writer: Callable[[Path], None], path: str | os.PathLike) -> Path:
-    """Write ``path`` atomically: ``obj_writer(tmp)`` writes a temporary file, then it is renamed.
-
-    The temporary file lives in the same directory (so ``os.replace`` is atomic), is flushed
-    to disk before the rename, and is removed if the writer raises.
-
-    Args:
-        obj_writer: called with the temporary path; must create that file.
-        path: the final file.
-
-    Returns:
-        ``path`` as a ``Path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its 0600 mode would survive the rename; the writer creates the file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        obj_writer(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_save`)."""
-    return atomic_save(lambda tmp: tmp.write_bytes(data), path)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_save`)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)``, atomically (see :func:`atomic_save`)."""
-    return atomic_save(lambda tmp: torch.save(obj, tmp), path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m videoclip convert checkpoint_best.pt OUT_DIR [--backbone bert-base-uncased]``."""
-    from videoclip.model import VideoCLIP
-
-    parser = argparse.ArgumentParser(
-        prog="videoclip convert",
-        description="Convert the released MMPT checkpoint into a save_pretrained directory (SPEC §2).")
-    parser.add_argument("checkpoint", type=Path, help="the released checkpoint_best.pt")
-    parser.add_argument("out_dir", type=Path, help="directory to write (safetensors + config.json)")
-    parser.add_argument("--backbone", default="bert-base-uncased",
-                        help="tokenizer/config source: a hub name or a local bert-base-uncased directory")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow arbitrary pickled objects in the checkpoint (only for files you trust)")
-    args = parser.parse_args(argv)
-    model = VideoCLIP.from_mmpt_checkpoint(args.checkpoint, backbone=args.backbone,
-                                           trust_pickle=args.trust_pickle)
-    model.save_pretrained(args.out_dir)
-    print(f"wrote {args.out_dir}")
-    return 0

@@ -27,11 +27,10 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
+from videoclip._io import atomic_write_bytes, atomic_write_text
 from videoclip.backbone import load_bert_config, load_bert_model, load_tokenizer
 from videoclip.checkpoint import (
     CheckpointError,
-    atomic_write_bytes,
-    atomic_write_text,
     check_state_dict,
     convert_mmpt_state_dict,
     read_mmpt_checkpoint,

@@ -10,6 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from videoclip._io import atomic_write_json
+
 
 def git_sha(cwd: str | Path | None = None) -> str:
     """The current commit (with ``-dirty`` when the tree has changes), or ``"unknown"`` outside git."""
@@ -54,13 +56,8 @@ def provenance() -> dict[str, Any]:
 
 def write_results(path: str | Path, results: dict[str, Any], *, config: dict[str, Any] | None = None) -> Path:
     """Write ``{"results", "config", "provenance"}`` as JSON, atomically (write then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"results": results, "config": config or {}, "provenance": provenance()}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_jsonable))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, payload, indent=2, default=_jsonable)
 
 
 def read_results(path: str | Path) -> dict[str, Any]:

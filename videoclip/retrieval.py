@@ -21,7 +21,7 @@ Where this differs from the original code (fairseq ``examples/MMPT``, ``mmpt/mod
 * ``gpu=None`` (the default of ``build_retriever`` and ``cluster_groups``) puts the index on
   GPU 0 when FAISS was built with GPU support (conda's ``faiss-gpu``) and sees a GPU, else it
   stays on the CPU (pip's ``faiss-cpu``); ``gpu=True`` without them is an error. Both find the
-  same neighbours up to FAISS's float rounding.
+  same neighbours up to FAISS's float rounding (design §11.11).
 * As in the original, the queries are distinct videos drawn without replacement, a video may
   land in several clusters or in none (it then sits the epoch out), and a cluster that IVF
   returns short (fewer candidates than ``group_size``) is kept short; ``group_stats`` counts

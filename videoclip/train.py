@@ -11,7 +11,7 @@ Paper: §3 (Algorithm 1); SPEC §4–6. One epoch is:
 
 Use it from a notebook (``pretrain({...flat parameters...})``) or the command line::
 
-    python -m videoclip pretrain --preset params/toy/pretrain.yaml [--key value ...] [--resume]
+    python -m videoclip pretrain --preset params/pretrain/toy.yaml [--key value ...] [--resume]
     torchrun --nproc_per_node 8 -m videoclip pretrain --preset ... # DDP, one group per rank and step
 
 A run directory holds ``log.jsonl`` (one JSON line per step, per epoch's retrieval stage and per
@@ -40,7 +40,6 @@ original); bf16 autocast instead of fp16 with loss scaling; the schedule comes f
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import functools
@@ -48,10 +47,8 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 import types
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +63,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_polynomial_decay_schedule_with_warmup
 
-from videoclip.checkpoint import atomic_torch_save, atomic_write_bytes, atomic_write_text
+from videoclip._io import atomic_dir, atomic_torch_save, atomic_write_bytes, atomic_write_text
 from videoclip.data.captions import build_token_cache, reconcile
 from videoclip.data.features import open_feature_store
 from videoclip.data.samplers import ClipSampler, Prefetcher, make_batch
@@ -82,7 +79,6 @@ __all__ = [
     "PretrainConfig",
     "RetrievalCfg",
     "RunCfg",
-    "main",
     "pretrain",
     "read_task_labels",
 ]
@@ -749,9 +745,8 @@ def _save_checkpoint(
     if ddp.main:
         ckpt_dir = _checkpoint_dir(run_dir)
         name = f"step-{position['global_step']:08d}"
-        tmp = ckpt_dir / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-        tmp.mkdir(parents=True)
-        try:
+        # a resumed run redoing a step a killed run had saved replaces it
+        with atomic_dir(ckpt_dir / name, replace=True) as tmp:
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
             atomic_write_bytes(
                 tmp / "model.safetensors", safetensors.torch.save(state, {"format": "pt"})
@@ -771,13 +766,6 @@ def _save_checkpoint(
                 },
                 tmp / "trainer_state.pt",
             )
-            final = ckpt_dir / name
-            if final.exists():  # a resumed run redoing a step a killed run had saved
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         atomic_write_text(ckpt_dir / "latest", name)
         kept = sorted(p for p in ckpt_dir.glob("step-*") if p.is_dir())
         for old in kept[: -cfg.run.keep_checkpoints]:
@@ -1144,49 +1132,3 @@ def _run(cfg: PretrainConfig, ddp: _Dist) -> Path:
         log.write({"type": "done", "global_step": global_step})
     ddp.barrier()
     return run_dir
-
-
-# ---------------------------------------------------------------------------------- command line
-
-
-def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["--lr", "1e-4", "--grouping=random"]`` → ``{"lr": 1e-4, "grouping": "random"}`` (YAML values)."""
-    overrides: dict[str, Any] = {}
-    i = 0
-    while i < len(items):
-        item = items[i]
-        if not item.startswith("--"):
-            raise ConfigError(
-                f"unexpected argument {item!r}; overrides are --key value or --key=value"
-            )
-        if "=" in item:
-            key, text = item[2:].split("=", 1)
-            i += 1
-        else:
-            if i + 1 >= len(items):
-                raise ConfigError(f"{item} needs a value")
-            key, text = item[2:], items[i + 1]
-            i += 2
-        overrides[key.replace("-", "_")] = yaml.safe_load(text)
-    return overrides
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m videoclip pretrain --preset PATH.yaml [--key value ...] [--resume]``."""
-    parser = argparse.ArgumentParser(
-        prog="videoclip pretrain", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("--preset", help="YAML preset (flat parameters or sections)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in run_dir")
-    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
-    overrides = _parse_overrides(rest)
-    if args.resume:
-        overrides["resume"] = True
-    cfg = (
-        PretrainConfig.from_yaml(args.preset, overrides)
-        if args.preset
-        else PretrainConfig.from_dict(overrides, source="command line")
-    )
-    run_dir = pretrain(cfg)
-    print(run_dir)
-    return 0

@@ -17,15 +17,15 @@ import csv
 import hashlib
 import itertools
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+
+from videoclip._io import atomic_write
 
 __all__ = [
     "CaptionError",
@@ -414,19 +414,14 @@ class TokenCache:
 
     def save(self, path: str | Path) -> Path:
         """Write the cache atomically as an ``.npz`` (no pickles: strings are unicode arrays)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
                 np.savez(fh, video_ids=np.asarray(self.video_ids, dtype=str),
                          video_offsets=self.video_offsets, starts=self.starts, ends=self.ends,
                          token_offsets=self.token_offsets, tokens=self.tokens,
                          meta=np.asarray(json.dumps(self.meta)))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        path = atomic_write(path, write)
         return path
 
     @classmethod

@@ -5,8 +5,8 @@ array ``[seconds, 512]`` per video (the released layout, :class:`NpyFeatureStore
 (1.2M HowTo100M videos) :class:`PackedFeatureStore` keeps many videos in one contiguous
 ``(rows, dim)`` array per shard, plus row offsets and an id index, memory-mapped so that a
 clip sampler reads only the seconds it needs. :func:`pack_features` / :func:`unpack_features`
-convert between the two layouts; ``videoclip features pack SRC OUT`` (also
-``python -m videoclip.data.features pack SRC OUT``) and ``... unpack SRC OUT`` from the shell.
+convert between the two layouts (from the shell: ``videoclip features pack SRC OUT`` and
+``videoclip features unpack SRC OUT``).
 
 Packed layout (a directory)::
 
@@ -18,18 +18,16 @@ Packed layout (a directory)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import sys
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from videoclip._io import atomic_dir, atomic_write
 
 __all__ = [
     "FeatureError",
@@ -361,14 +359,11 @@ def open_feature_store(path: str | Path, *, dim: int = 512) -> NpyFeatureStore |
 
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def write_features(directory: str | Path, vid: str, array: np.ndarray, *, dim: int = 512) -> Path:
@@ -420,9 +415,7 @@ def pack_features(
     if missing:
         raise FeatureError(f"{store.path}: {len(missing)} requested ids have no features, "
                            f"e.g. {missing[:3]}; pass ids that exist")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_dir(out_dir) as tmp_dir:
         shards = []
         for shard_idx, first in enumerate(range(0, len(vids), shard_videos)):
             chunk = vids[first:first + shard_videos]
@@ -441,10 +434,6 @@ def pack_features(
         index = {"format": PACKED_FORMAT, "version": PACKED_VERSION, "dim": dim,
                  "dtype": "float16", "num_videos": len(vids), "shards": shards}
         (tmp_dir / "index.json").write_text(json.dumps(index, indent=1))
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
     return PackedFeatureStore(out_dir, dim=dim)
 
 
@@ -455,37 +444,3 @@ def unpack_features(src: str | Path, out_dir: str | Path, *, dim: int = 512) -> 
         write_features(out_dir, vid, store.load(vid), dim=dim)
     return NpyFeatureStore(out_dir, dim=dim)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``videoclip features pack SRC OUT [--shard-videos N]`` | ``unpack SRC OUT``: one line per
-    error (``--debug``: the traceback)."""
-    parser = argparse.ArgumentParser(prog="videoclip features",
-                                     description="Convert feature stores between layouts (SPEC §3).")
-    sub = parser.add_subparsers(dest="command", required=True)
-    pack = sub.add_parser("pack", help="a folder of <vid>.npy -> one packed, memory-mapped store")
-    pack.add_argument("src", type=Path, help="a folder of <vid>.npy (or a packed store)")
-    pack.add_argument("out", type=Path, help="the new store's folder (must not exist)")
-    pack.add_argument("--shard-videos", type=int, default=4096, help="videos per shard")
-    unpack = sub.add_parser("unpack", help="a packed store -> a folder of <vid>.npy")
-    unpack.add_argument("src", type=Path, help="a packed store")
-    unpack.add_argument("out", type=Path, help="the folder to write <vid>.npy into")
-    for command in (pack, unpack):
-        command.add_argument("--dim", type=int, default=512, help="feature dimension (S3D: 512)")
-        command.add_argument("--debug", action="store_true", help="show the traceback on errors")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "pack":
-            store = pack_features(args.src, args.out, shard_videos=args.shard_videos, dim=args.dim)
-        else:
-            store = unpack_features(args.src, args.out, dim=args.dim)
-    except (FeatureError, ValueError, OSError) as exc:
-        if args.debug:
-            raise
-        print(f"videoclip features {args.command}: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {store!r}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,17 +24,6 @@ MAX_VIDEO_LEN = 32
 WINDOW = 32
 STRIDE = 16
 
-#: The paper's zero-shot numbers (SPEC §8), printed beside ours.
-PAPER = {
-    "youcook2": {"R@1": 22.7, "R@5": 50.4, "R@10": 63.1},
-    "msrvtt": {"R@1": 10.4, "R@5": 22.2, "R@10": 30.0},
-    "didemo": {"rank@1": 16.6, "rank@5": 46.9},
-    "msrvtt_mc": {"accuracy": 73.9},
-    "coin": {"frame_accuracy": 58.9},
-    "crosstask": {"recall": 33.9},
-}
-
-
 class ZeroShotModel(Protocol):
     def encode_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor: ...
     def encode_texts(self, texts: list[str]) -> torch.Tensor: ...

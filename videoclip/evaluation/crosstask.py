@@ -26,7 +26,6 @@ import torch
 from videoclip.data.benchmarks import crosstask_split, load_crosstask, read_step_annotation
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
-    PAPER,
     ZeroShotModel,
     count,
     encode_texts,
@@ -36,6 +35,7 @@ from videoclip.evaluation.common import (
     resolve_device,
     windowed_logits,
 )
+from videoclip.paper import paper_numbers
 
 __all__ = ["align_steps", "evaluate_step_localization", "recall"]
 
@@ -228,7 +228,7 @@ def evaluate_step_localization(
         "num_scored": len(rows),
         "annotated_steps_past_end": steps_past_end,
         "skipped": skipped,
-        "paper": PAPER["crosstask"],
+        "paper": paper_numbers("crosstask"),
     }
     finish(results, out_path, {"split": split, "seed": seed, "num_train": num_train,
                                "batch_size": batch_size, "data_dir": str(data_dir)})

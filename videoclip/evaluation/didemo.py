@@ -26,7 +26,6 @@ from videoclip.data.benchmarks import DIDEMO_MOMENTS, load_didemo
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
     MAX_VIDEO_LEN,
-    PAPER,
     ZeroShotModel,
     batched,
     encode_texts,
@@ -37,6 +36,7 @@ from videoclip.evaluation.common import (
     resolve_device,
     with_features,
 )
+from videoclip.paper import paper_numbers
 
 __all__ = ["CHUNK_SECONDS", "evaluate_didemo", "moment_iou", "moment_metrics", "moment_pooling"]
 
@@ -190,7 +190,7 @@ def evaluate_didemo(
         **metrics,
         "num_queries_total": len(queries),
         "skipped": skipped,
-        "paper": PAPER["didemo"],
+        "paper": paper_numbers("didemo"),
     }
     finish(results, out_path, {"protocol": protocol, "batch_size": batch_size,
                                "data_dir": str(data_dir)})

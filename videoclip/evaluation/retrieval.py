@@ -18,7 +18,6 @@ from videoclip.data.benchmarks import TextVideoPair, load_msrvtt_test, load_youc
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
     MAX_VIDEO_LEN,
-    PAPER,
     ZeroShotModel,
     count,
     encode_clips,
@@ -28,6 +27,7 @@ from videoclip.evaluation.common import (
     resolve_device,
 )
 from videoclip.evaluation.metrics import pessimistic_ranks, retrieval_metrics
+from videoclip.paper import paper_numbers
 
 __all__ = ["clip_features", "evaluate_retrieval"]
 
@@ -147,7 +147,7 @@ def evaluate_retrieval(
         "num_scored": len(kept),
         "skipped": skipped,
         "segments_cut_at_video_end": num_cut,
-        "paper": PAPER[benchmark],
+        "paper": paper_numbers(benchmark),
     }
     finish(results, out_path, {"benchmark": benchmark, "clip_list": clip_list,
                                "batch_size": batch_size, "data_dir": str(data_dir)})

@@ -22,7 +22,6 @@ import torch
 from videoclip.data.benchmarks import CoinVideo, load_coin
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
-    PAPER,
     ZeroShotModel,
     encode_texts,
     finish,
@@ -33,6 +32,7 @@ from videoclip.evaluation.common import (
     with_features,
 )
 from videoclip.evaluation.metrics import accuracy
+from videoclip.paper import paper_numbers
 
 __all__ = [
     "OUTSIDE",
@@ -171,7 +171,7 @@ def evaluate_segmentation(
         "num_seconds": len(true),
         "segments_past_end": segments_past_end,
         "skipped": skipped,
-        "paper": PAPER["coin"],
+        "paper": paper_numbers("coin"),
     }
     finish(results, out_path, {"coin_path": str(coin.path), "batch_size": batch_size,
                                "data_dir": str(data_dir)})

@@ -17,7 +17,6 @@ from videoclip.data.benchmarks import load_msrvtt_mc
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
     MAX_VIDEO_LEN,
-    PAPER,
     ZeroShotModel,
     encode_clips,
     encode_texts,
@@ -26,6 +25,7 @@ from videoclip.evaluation.common import (
     resolve_device,
     with_features,
 )
+from videoclip.paper import paper_numbers
 
 __all__ = ["evaluate_videoqa", "multiple_choice_correct"]
 
@@ -101,7 +101,7 @@ def evaluate_videoqa(
         "num_questions": len(questions),
         "num_scored": len(kept),
         "skipped": skipped,
-        "paper": PAPER["msrvtt_mc"],
+        "paper": paper_numbers("msrvtt_mc"),
     }
     finish(results, out_path, {"batch_size": batch_size, "data_dir": str(data_dir)})
     return results, predictions

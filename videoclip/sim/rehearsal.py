@@ -154,8 +154,10 @@ def _write_random_features(directory: Path, seconds: dict[str, int], rng: np.ran
     """One ``<vid>.npy`` of random unit rows ``[seconds, 512]`` float16 per video; returns the bytes."""
     total = 0
     for vid in sorted(seconds):
-        rows = rng.standard_normal((seconds[vid], FEATURE_DIM), dtype=np.float32)  # (S, 512)
-        rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+        # uniform in [-1, 1)^512, then unit length: a symmetric draw, 4x cheaper than normals
+        rows = rng.random((seconds[vid], FEATURE_DIM), dtype=np.float32)  # (S, 512)
+        rows = 2 * rows - 1
+        rows /= np.sqrt(np.einsum("sd,sd->s", rows, rows))[:, None]
         total += write_features(directory, vid, rows, dim=FEATURE_DIM).stat().st_size
     return total
 

@@ -3,9 +3,6 @@ video-text pairs line up with what is on screen.
 
 * :func:`data_inventory`, :func:`benchmark_counts`, :func:`corpus_summary` — read any data root
   (simulated or real) through the package's loaders.
-* :class:`WorldTruth` / :func:`load_world_truth` — the simulator's ground truth
-  (``world_truth.npz``: every pre-training step instance with its true interval and the onset and
-  end of its narration; the concept directions). Real data roots have none.
 * :func:`pair_table` / :func:`pair_truth` — per sampled pair (Paper §3.3, SPEC §4): which step instances its text
   narrates, whether its video span shows one of them ("the paired text describes what is on
   screen"), and the share of its seconds that do. :func:`screen_match_summary` aggregates with
@@ -20,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,31 +25,22 @@ import pandas as pd
 
 from videoclip.data.benchmarks import (
     crosstask_split,
-    load_coin,
-    load_crosstask,
-    load_didemo,
-    load_msrvtt_mc,
-    load_msrvtt_test,
-    load_youcook2_val,
 )
 from videoclip.data.captions import TokenCache, build_token_cache, reconcile
 from videoclip.data.features import open_feature_store
 from videoclip.data.samplers import ClipSampler, Pairs
-from videoclip.data.taxonomy import text_concepts
+from videoclip.evaluation.registry import BENCHMARKS
+from videoclip.sim.config import SimConfig
+from videoclip.sim.truth import TRUTH_FILE, WorldTruth
 
 __all__ = [
-    "BENCHMARK_FILES",
     "CORPUS_FILES",
-    "HEADLINE_METRICS",
     "SCREEN_MEASURES",
-    "WorldTruth",
     "benchmark_counts",
     "corpus_summary",
     "data_inventory",
-    "has_world_truth",
     "lag_summary",
     "levels_table",
-    "load_world_truth",
     "narrated_by",
     "pair_table",
     "pair_truth",
@@ -65,24 +52,8 @@ __all__ = [
     "simconfig_table",
 ]
 
-TRUTH_FILE = "world_truth.npz"
-
 CORPUS_FILES = ("howto100m/caption.json", "howto100m/HowTo100M_v1.csv", "howto100m/task_ids.csv",
                 "howto100m/train.lst", "howto100m/val.lst", "howto100m/features")
-
-# The files each benchmark loader reads (INTERFACES.md data-root layout).
-BENCHMARK_FILES: dict[str, tuple[str, ...]] = {
-    "youcook2": ("youcook2/youcookii_annotations_trainval.json", "youcook2/validation_youcook.csv"),
-    "msrvtt": ("msrvtt/MSRVTT_JSFUSION_test.csv",),
-    "msrvtt_mc": ("msrvtt/msrvtt_mc_test.jsonl",),
-    "didemo": ("didemo/test_data.json",),
-    "coin": ("coin/COIN.json",),
-    "crosstask": ("crosstask/tasks_primary.txt", "crosstask/videos.csv", "crosstask/videos_val.csv",
-                  "crosstask/annotations"),
-}
-_FEATURES = {"youcook2": "youcook2", "msrvtt": "msrvtt", "msrvtt_mc": "msrvtt", "didemo": "didemo",
-             "coin": "coin", "crosstask": "crosstask"}
-
 
 # --------------------------------------------------------------------------- data roots
 
@@ -92,8 +63,9 @@ def data_inventory(data_root: str | Path) -> pd.DataFrame:
     (bytes for a file, entries for a folder)."""
     root = Path(data_root)
     rows = []
-    paths = [*CORPUS_FILES, *(p for files in BENCHMARK_FILES.values() for p in files),
-             *(f"{sub}/features" for sub in sorted(set(_FEATURES.values()))), "world.json", TRUTH_FILE]
+    paths = [*CORPUS_FILES, *(p for b in BENCHMARKS.values() for p in b.files),
+             *(f"{sub}/features" for sub in sorted({b.features for b in BENCHMARKS.values()})),
+             "world.json", TRUTH_FILE]
     for rel in dict.fromkeys(paths):
         path = root / rel
         size = (sum(1 for _ in path.iterdir()) if path.is_dir()
@@ -124,38 +96,28 @@ def benchmark_counts(data_root: str | Path) -> pd.DataFrame:
     """
     root = Path(data_root)
     rows = []
-    for name, files in BENCHMARK_FILES.items():
-        missing = [f for f in files if not (root / f).exists()]
-        row: dict[str, Any] = {"benchmark": name, "task": _TASKS[name], "videos": 0, "items": 0,
-                               "item": _ITEMS[name], "with_features": 0}
+    for name, bench in BENCHMARKS.items():
+        missing = [f for f in bench.files if not (root / f).exists()]
+        row: dict[str, Any] = {"benchmark": name, "task": bench.task, "videos": 0, "items": 0,
+                               "item": bench.items, "with_features": 0}
         if missing:
             rows.append({**row, "status": "missing: " + ", ".join(missing)})
             continue
         videos, items = _read_benchmark(root, name)
         rows.append({**row, "videos": len(videos), "items": items,
-                     "with_features": _videos_with_features(root, _FEATURES[name], videos),
+                     "with_features": _videos_with_features(root, bench.features, videos),
                      "status": "ok"})
     return pd.DataFrame(rows)
 
 
-_TASKS = {"youcook2": "text→video retrieval", "msrvtt": "text→video retrieval",
-          "msrvtt_mc": "multiple-choice VideoQA", "didemo": "moment localisation (retrieval)",
-          "coin": "action segmentation", "crosstask": "action step localisation"}
-_ITEMS = {"youcook2": "clip-text pairs", "msrvtt": "clip-text pairs", "msrvtt_mc": "questions",
-          "didemo": "queries", "coin": "step segments", "crosstask": "annotated steps"}
-
-
 def _read_benchmark(root: Path, name: str) -> tuple[set[str], int]:
     """(video ids, number of items) of one benchmark's test set, through its loader."""
-    item_loaders = {"youcook2": load_youcook2_val, "msrvtt": load_msrvtt_test,
-                    "msrvtt_mc": load_msrvtt_mc, "didemo": load_didemo}
-    if name in item_loaders:
-        items = item_loaders[name](root)
-        return {item.video_id for item in items}, len(items)
+    loaded = BENCHMARKS[name].load(root)
     if name == "coin":
-        coin = load_coin(root / "coin" / "COIN.json")
-        return {v.video_id for v in coin.videos}, sum(len(v.segments) for v in coin.videos)
-    data = load_crosstask(root)
+        return {v.video_id for v in loaded.videos}, sum(len(v.segments) for v in loaded.videos)
+    if name != "crosstask":  # a list of items, each of one video
+        return {item.video_id for item in loaded}, len(loaded)
+    data = loaded
     _, test = crosstask_split(data.videos, data.val_videos)
     videos = {v for vids in test.values() for v in vids}
     steps = sum(len(data.annotation_path(t, v).read_text().split()) for t, vids in test.items()
@@ -234,79 +196,6 @@ def pretraining_corpus(data_root: str | Path, tokenizer: Any, *, cache_dir: str 
 
 
 # --------------------------------------------------------------------------- ground truth
-
-
-def has_world_truth(data_root: str | Path) -> bool:
-    """Whether ``data_root`` is a simulated world with ground truth (``world_truth.npz``)."""
-    return (Path(data_root) / TRUTH_FILE).is_file()
-
-
-@dataclass(frozen=True)
-class WorldTruth:
-    """The simulator's ground truth for the pre-training corpus.
-
-    Attributes:
-        steps: one row per performed step instance: ``video_id, video_row, step_index, start,
-            end`` (its true interval, s), ``onset, speech_end`` (its narration, NaN when
-            unspoken), ``lag = onset - start`` and ``text`` (its clean description).
-        concepts: ``C`` concept names; ``directions`` float32 ``(C, 512)`` unit rows.
-        video_task: ``{video_id: task id}``.
-    """
-
-    steps: pd.DataFrame
-    concepts: list[str]
-    directions: np.ndarray
-    video_task: dict[str, int]
-
-    def text_directions(self, texts: Sequence[str]) -> np.ndarray:
-        """``(N, 512)`` unit sum of the true directions of each text's concepts (a zero row for
-        a text naming no known concept): what a perfect word↔concept model would embed."""
-        index = {c: i for i, c in enumerate(self.concepts)}
-        out = np.zeros((len(texts), self.directions.shape[1]), np.float32)
-        for i, text in enumerate(texts):
-            rows = [index[c] for c in text_concepts(text) if c in index]
-            if rows:
-                v = self.directions[rows].sum(axis=0)
-                out[i] = v / np.linalg.norm(v)
-        return out
-
-    def video_steps(self, video_id: str) -> pd.DataFrame:
-        """The step instances of one pre-training video, in performed order."""
-        table = self.steps[self.steps.video_id == video_id]
-        if table.empty and video_id not in self.video_task:
-            raise KeyError(f"video {video_id!r} is not a pre-training video of this world")
-        return table
-
-
-def load_world_truth(data_root: str | Path) -> WorldTruth:
-    """Read ``world_truth.npz`` of a simulated data root.
-
-    Raises:
-        FileNotFoundError: no ground truth (a real data root); the message says so.
-    """
-    path = Path(data_root) / TRUTH_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: only simulated worlds (videoclip.data.simulate) "
-                                "have ground truth; real data has none")
-    with np.load(path, allow_pickle=False) as z:
-        ids = [str(v) for v in z["pretrain_video_ids"]]
-        rows = z["pretrain_step_video"]
-        steps = pd.DataFrame({
-            "video_id": np.array(ids, dtype=object)[rows] if len(rows) else np.array([], dtype=object),
-            "video_row": rows,
-            "step_index": z["pretrain_step_index"],
-            "start": z["pretrain_step_start"],
-            "end": z["pretrain_step_end"],
-            "onset": z["pretrain_step_onset"],
-            "speech_end": z["pretrain_step_speech_end"],
-            "text": z["pretrain_step_text"].astype(str),
-        })
-        directions = z["directions"].astype(np.float32)
-        truth = WorldTruth(steps.assign(lag=steps.onset - steps.start),
-                           [str(c) for c in z["concepts"]],
-                           directions / np.linalg.norm(directions, axis=1, keepdims=True),
-                           dict(zip(ids, z["pretrain_video_task"].tolist())))
-    return truth
 
 
 def lag_summary(steps: pd.DataFrame) -> dict[str, float]:
@@ -494,54 +383,28 @@ def screen_match_summary(table: pd.DataFrame, *, by: Sequence[str] = ("kind",), 
 
 
 def simconfig_table(config: dict[str, Any] | None = None) -> pd.DataFrame:
-    """The simulator's knobs as a table, read from the source of
-    :class:`videoclip.data.simulate.SimConfig`: group (the ``# ---- name`` headers), name, the
-    value used (``config``, e.g. ``world.json["config"]``; else the default), the default, and
-    the one-line plausibility argument (the field's comment, continuation lines joined)."""
-    import inspect
-
-    from videoclip.data.simulate import SimConfig
-
-    defaults = {f.name: f.default for f in dataclasses.fields(SimConfig)}
+    """The simulator's knobs as a table, from the fields of :class:`videoclip.sim.config.SimConfig`:
+    group, name, the value used (``config``, e.g. ``world.json["config"]``; else the default), the
+    default, and the one-line plausibility argument (each field's ``metadata["why"]``)."""
     rows: list[dict[str, Any]] = []
-    group = ""
-    for line in inspect.getsource(SimConfig).splitlines():
-        text = line.strip()
-        if text.startswith("# ----"):
-            group = text.removeprefix("# ----").strip().split(" ")[0]
-        elif text.startswith("#") and rows and rows[-1]["group"] == group and group:
-            rows[-1]["why"] = (rows[-1]["why"] + " " + text.lstrip("# ")).strip()
-        elif ":" in text and text.split(":")[0] in defaults and group:
-            name = text.split(":")[0]
-            why = text.split("#", 1)[1].strip() if "#" in text else ""
-            used = defaults[name] if config is None else config.get(name, defaults[name])
-            rows.append({"group": group, "knob": name,
-                         "value": tuple(used) if isinstance(used, list) else used,
-                         "default": defaults[name], "why": why})
-    missing = sorted(set(defaults) - {r["knob"] for r in rows})
-    if missing:
-        raise ValueError(f"SimConfig fields {missing} were not found under a '# ---- group' header "
-                         "in videoclip/data/simulate.py; keep one `name: type = value  # why` per line")
+    for f in dataclasses.fields(SimConfig):
+        used = f.default if config is None else config.get(f.name, f.default)
+        rows.append({"group": f.metadata["group"], "knob": f.name,
+                     "value": tuple(used) if isinstance(used, list) else used,
+                     "default": f.default, "why": f.metadata["why"]})
     return pd.DataFrame(rows)
 
 
-# The headline metric of each benchmark: (key in chance_levels, key in oracle_levels).
-HEADLINE_METRICS: dict[str, tuple[str, str]] = {
-    "youcook2": ("R@1", "R@1"), "msrvtt": ("R@1", "R@1"), "msrvtt_mc": ("accuracy", "accuracy"),
-    "didemo": ("rank@1", "rank@1"), "coin": ("all_background", "frame_accuracy"),
-    "crosstask": ("recall", "recall"),
-}
-
-
 def levels_table(chance: dict[str, dict], oracle: dict[str, dict] | None = None) -> pd.DataFrame:
-    """Chance and oracle levels (:mod:`videoclip.data.world_levels`) of each benchmark's
-    headline metric (:data:`HEADLINE_METRICS`), in percent; ``oracle`` NaN when not given.
+    """Chance and oracle levels (:mod:`videoclip.sim.levels`) of each benchmark's
+    headline metric (:data:`videoclip.evaluation.registry.BENCHMARKS`), in percent; ``oracle`` NaN when not given.
     COIN's chance is its strongest trivial baseline, labelling every second background."""
     rows = []
-    for name, (chance_key, oracle_key) in HEADLINE_METRICS.items():
-        rows.append({"benchmark": name, "metric": "frame accuracy" if name == "coin" else oracle_key,
-                     "chance": chance[name][chance_key],
-                     "oracle": oracle[name][oracle_key] if oracle is not None else np.nan})
+    for name, bench in BENCHMARKS.items():
+        rows.append({"benchmark": name,
+                     "metric": "frame accuracy" if name == "coin" else bench.headline,
+                     "chance": chance[name][bench.chance_key],
+                     "oracle": oracle[name][bench.headline] if oracle is not None else np.nan})
     return pd.DataFrame(rows)
 
 

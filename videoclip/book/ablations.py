@@ -1,10 +1,10 @@
 """Table 7's ablations: which setting each row changes, one train-and-evaluate run, summaries.
 
-Paper: §5.6, Table 7. Every row is a pre-training run (:func:`videoclip.workspace.ensure_pretrained`,
+Paper: §5.6, Table 7. Every row is a pre-training run (:func:`videoclip.book.workspace.ensure_pretrained`,
 cached) with the flat :class:`videoclip.train.PretrainConfig` overrides of :data:`ABLATIONS`,
 evaluated zero-shot on YouCook2 text→video retrieval (:func:`videoclip.evaluation.evaluate_retrieval`).
 Rows are repeated over training seeds; :func:`summarize_runs` gives each row's mean with a
-Student-t interval over seeds (:func:`videoclip.stats.mean_ci`), :func:`paired_differences` each
+Student-t interval over seeds (:func:`videoclip.book.stats.mean_ci`), :func:`paired_differences` each
 row minus the full model seed by seed, and :func:`lag_gains` the gain of overlapped over exactly
 aligned pairs per narration lag (the experiment the paper did not run).
 
@@ -16,6 +16,7 @@ metrics ``R@1``, ``R@5``, ``R@10`` in percent; ``sweep`` one row per (``lag_scal
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,8 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from videoclip._io import atomic_write_json
+from videoclip.book.stats import mean_ci
 from videoclip.paper import PAPER_ABLATIONS
-from videoclip.stats import mean_ci
 
 __all__ = [
     "ABLATIONS",
@@ -69,15 +71,16 @@ COLLAPSE_NATS = 0.05
 
 # The files whose code decides a YouCook2 retrieval number: a cached evaluation is reused only
 # while they are unchanged.
-_EVAL_CODE = ("evaluation/retrieval.py", "evaluation/metrics.py", "evaluation/common.py",
-              "data/benchmarks.py", "data/features.py", "model.py")
+_EVAL_CODE = ("videoclip.evaluation.retrieval", "videoclip.evaluation.metrics",
+              "videoclip.evaluation.common", "videoclip.data.benchmarks", "videoclip.data.features",
+              "videoclip.model")
 
 
 def _eval_code_digest() -> str:
-    root = Path(__file__).resolve().parent
+    """A hash of the source of the modules a cached zero-shot result depends on."""
     digest = hashlib.sha256()
     for name in _EVAL_CODE:
-        digest.update((root / name).read_bytes())
+        digest.update(Path(importlib.import_module(name).__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -105,7 +108,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
     final = run_dir / "final"
     if not (final / "config.json").is_file():
         raise FileNotFoundError(f"{final} holds no finished model; train it first "
-                                "(videoclip.workspace.ensure_pretrained)")
+                                "(videoclip.book.workspace.ensure_pretrained)")
     key = hashlib.sha256(f"{Path(data_root).resolve()}|{_eval_code_digest()}".encode()).hexdigest()[:10]
     cached = run_dir / "zero_shot" / f"youcook2-{clip_list}-{key}.json"
     if cached.is_file():
@@ -113,10 +116,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
     model = VideoCLIP.from_pretrained(final)
     results, _ = evaluate_retrieval(model, data_root, benchmark="youcook2", clip_list=clip_list,
                                     batch_size=batch_size, device=device, progress=False)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(cached)
+    atomic_write_json(cached, results, indent=1)
     return results
 
 
@@ -141,7 +141,7 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
     """
     import torch
 
-    from videoclip.workspace import ensure_pretrained
+    from videoclip.book.workspace import ensure_pretrained
 
     run_dir = ensure_pretrained(work_dir, data_root, preset=preset, name="ablation", seed=seed,
                                 progress=False, device=device, **overrides_of(row, extra))
@@ -206,8 +206,8 @@ def initial_spread(data_root: str | Path, *, preset: str | Path, row: str, seed:
     ``seed``): where the run starts from."""
     import torch
 
+    from videoclip.book.workspace import pretrain_config
     from videoclip.train import build_model
-    from videoclip.workspace import pretrain_config
 
     cfg = pretrain_config(data_root, preset=preset, seed=seed, **overrides_of(row, extra))
     torch.manual_seed(seed)

@@ -10,11 +10,11 @@ import torch
 
 from videoclip.data.benchmarks import DIDEMO_MOMENTS, load_didemo, load_youcook2_val
 from videoclip.data.features import open_feature_store
-from videoclip.data.simulate import simulate
-from videoclip.data.taxonomy import text_concepts
-from videoclip.data.world_levels import OracleModel, RandomModel, chance_levels, oracle_levels
 from videoclip.evaluation import evaluate_retrieval, evaluate_videoqa
 from videoclip.evaluation.didemo import moment_iou
+from videoclip.sim.levels import OracleModel, RandomModel, chance_levels, oracle_levels
+from videoclip.sim.world import simulate
+from videoclip.text import text_concepts
 
 
 @pytest.fixture(scope="module")

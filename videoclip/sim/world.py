@@ -3,10 +3,10 @@
 ``simulate(out_dir, preset="toy")`` writes a complete data root (layout: INTERFACES.md, SPEC §3–4,
 §7) that the loaders read exactly as they read real files, plus ``world.json`` (seed, knobs,
 sizes, text sources) and ``world_truth.npz`` (concept directions and the pre-training steps'
-true intervals and narration onsets; read by :mod:`videoclip.data.world_levels` and the book,
+true intervals and narration onsets; read by :mod:`videoclip.sim.levels` and the book,
 never by a loader, sampler or evaluator).
 
-The world (details in :mod:`videoclip.data.world_video` and :mod:`videoclip.data.taxonomy`):
+The world (details in :mod:`videoclip.sim.video` and :mod:`videoclip.sim.taxonomy`):
 tasks are ordered steps; a step shows concepts (the stems of its content words); each second's
 feature is a fixed random projection of the concepts on screen plus a per-video appearance,
 smoothed, noisy and L2-normalised. Narration speaks steps loosely in time, paraphrased, with
@@ -14,37 +14,33 @@ filler talk and ASR noise. Benchmark videos are rendered the same way but never 
 their ids are disjoint from the pre-training corpus; their captions are the clean step texts,
 which share words (hence concepts) with the narration of the same steps.
 
-CLI: ``python -m videoclip simulate --out DIR --preset toy [--seed 0] [--real-data DIR]``
-(:func:`main`).
+CLI: ``python -m videoclip simulate --out DIR --preset toy [--seed 0] [--real-data DIR]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
 import json
 import math
-import zipfile
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from videoclip._io import write_deterministic_npz
 from videoclip.data.features import write_features
-from videoclip.data.taxonomy import (
-    STOP_WORDS,
+from videoclip.sim.config import SimConfig, make_config
+from videoclip.sim.taxonomy import (
     TALKING_HEAD,
     Task,
     Taxonomy,
     make_step,
     procedural_taxonomy,
     real_taxonomy,
-    words_of,
 )
-from videoclip.data.world_video import (
+from videoclip.sim.video import (
     ConceptSpace,
     StepSpan,
     caption_lines,
@@ -53,134 +49,9 @@ from videoclip.data.world_video import (
     narrate,
     render_features,
 )
+from videoclip.text import STOP_WORDS, words_of
 
 WORLD_VERSION = 1
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Sizes and knobs of the simulated world.
-
-    The knob values were fixed from the one-line plausibility arguments below *before* any
-    experiment ran; they are not tuned to make a claim of the paper reproduce. Sizes differ per
-    preset (:data:`PRESETS`); knobs do not.
-    """
-
-    # ---- sizes (the "toy" preset; see PRESETS for smoke and paper)
-    num_videos: int = 1500  # pre-training videos (HowTo100M has 1.2M; toy trains in minutes)
-    pretrain_seconds: tuple[float, float] = (60.0, 150.0)  # HowTo100M averages ~6.5 min; shortened
-    val_share: float = 0.02  # share of pre-training videos in howto100m/val.lst
-    tasks_per_domain: int = 15  # procedural taxonomy only: tasks per domain (6 domains)
-    open_domain_share: float = 0.1  # non-instructional "vlog" videos in the corpus (HowTo100M has some)
-    youcook_val_videos: int = 60  # YouCook2 validation videos (real: 457)
-    youcook_train_videos: int = 20  # YouCook2 training-subset videos listed in the json (real: 1,333)
-    youcook_seconds: tuple[float, float] = (90.0, 300.0)  # real: median 285 s; grounded: real
-    # durations no longer than the upper bound are kept
-    msrvtt_clips: int = 300  # MSR-VTT 1k-A test clips (real: 1,000); the MC test covers them all
-    msrvtt_seconds: tuple[float, float] = (10.0, 30.0)  # MSR-VTT clips are 10–30 s
-    didemo_videos: int = 100  # DiDeMo test videos (real: 1,037 videos, 4,021 queries)
-    coin_test_videos: int = 150  # COIN testing videos (real: 2,797)
-    coin_train_videos: int = 30  # COIN training videos listed in COIN.json
-    coin_seconds: tuple[float, float] = (60.0, 200.0)  # COIN averages 2.36 min
-    crosstask_tasks: int = 18  # primary tasks (real: 18)
-    crosstask_train_per_task: int = 30  # the official split draws 30 training videos per task
-    crosstask_val_per_task: int = 5  # videos_val.csv (real: 20 per task)
-    crosstask_test_per_task: int = 10  # the rest (real: ~94 per task)
-    crosstask_related_videos: int = 20  # related-task rows of videos.csv (no annotations)
-    crosstask_seconds: tuple[float, float] = (45.0, 150.0)  # real: median ~3 min; shortened
-
-    # ---- content (features)
-    scenes_per_domain: int = 3  # a domain is filmed in a few kinds of places (kitchen, garage…)
-    scene_weight: float = 0.6  # the setting fills the frame but the hands/objects dominate motion
-    appearance_weight: float = 0.5  # each video has its own look (camera, light) — same-video
-    # clips resemble each other, as in S3D features of one video
-    smooth_s: float = 1.0  # S3D's 1-s windows of 16 frames blur content over ~1 s
-    feature_noise: float = 0.8  # unit-norm signal + noise of expected norm 0.8: cos(signal,
-    # feature) ≈ 0.78, about the similarity of S3D features of neighbouring seconds
-    noise_rho: float = 0.5  # noise is correlated across seconds (camera shake, lighting)
-
-    # ---- timeline
-    intro_max_s: float = 20.0  # how-to videos open with a talking-head intro of up to ~20 s
-    outro_max_s: float = 10.0  # and close with a short outro
-    min_step_s: float = 2.0  # shortest step (YouCook2/CrossTask segments are rarely < 2 s)
-    step_coverage: float = 0.5  # share of the body showing steps (YouCook2: 0.49 of the video)
-    coin_step_coverage: float = 0.45  # COIN: ~59% of test seconds are background (SPEC §7)
-    crosstask_step_coverage: float = 0.33  # CrossTask: steps cover 0.33 of [0, last step end]
-    step_skip_prob: float = 0.15  # demonstrators skip optional steps (CrossTask videos miss some)
-    step_repeat_prob: float = 0.1  # and repeat some (real CrossTask files list a step twice)
-    step_swap_prob: float = 0.05  # and occasionally swap neighbours
-
-    # ---- narration (ASR)
-    lag_scale: float = 1.0  # multiplies every lag; 0 puts each step's speech inside the step
-    lag_before_prob: float = 0.45  # presenters often announce a step before doing it
-    lag_before_mean_s: float = 4.0  # ... a few seconds ahead ("now we'll add the flour")
-    lag_during_prob: float = 0.35  # or speak while doing it
-    lag_after_mean_s: float = 3.0  # else comment after it (rest of the mass; "that's the onions")
-    unspoken_prob: float = 0.2  # some steps are done silently (only ~30–50% of HowTo100M
-    # narration is visually alignable, Han et al. 2022)
-    pronoun_prob: float = 0.3  # later objects become "it" in speech
-    speech_rate: float = 2.5  # words per second of conversational English
-    asr_error_rate: float = 0.1  # YouTube ASR word error rate on how-to speech (~10%)
-    filler_pause_mean_s: float = 2.0  # people talk most of the time; pauses of ~2 s
-    filler_mention_prob: float = 0.15  # filler sometimes names things not on screen
-    intro_names_task_prob: float = 0.5  # "today I'm going to show you how to ..."
-    rolling_caption_prob: float = 0.3  # YouTube rolling captions repeat the previous line's end
-    line_words_min: int = 4  # a caption line holds a few words ...
-    line_words_max: int = 9  # ... like HowTo100M's caption.json lines
-
-    # ---- benchmarks
-    extra_object_prob: float = 0.5  # procedural captions: a step instance names one more object
-    msrvtt_extra_event_prob: float = 0.5  # captions describe part of a clip; the rest is unnamed
-    didemo_agreement: float = 0.6  # procedural DiDeMo: an annotator marks the true moment, else
-    # shifts one end by a chunk (real annotators often disagree by one 5-s chunk)
-
-    def __post_init__(self) -> None:
-        if self.lag_before_prob + self.lag_during_prob > 1:
-            raise ValueError("lag_before_prob + lag_during_prob must be <= 1 (the rest is 'after')")
-        for name in ("step_coverage", "coin_step_coverage", "crosstask_step_coverage"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 1]")
-        if self.num_videos < 2:
-            raise ValueError("num_videos must be at least 2 (train.lst and val.lst)")
-
-
-PRESETS: dict[str, dict[str, object]] = {
-    # Seconds to write: for tests and notebooks under CI.
-    "smoke": {
-        "num_videos": 60, "pretrain_seconds": (20.0, 50.0), "tasks_per_domain": 4,
-        "youcook_val_videos": 8, "youcook_train_videos": 2, "youcook_seconds": (40.0, 120.0),
-        "msrvtt_clips": 20, "didemo_videos": 8, "coin_test_videos": 12, "coin_train_videos": 3,
-        "coin_seconds": (30.0, 60.0), "crosstask_tasks": 2, "crosstask_val_per_task": 2,
-        "crosstask_test_per_task": 4, "crosstask_related_videos": 2,
-        "crosstask_seconds": (20.0, 40.0),
-    },
-    # The book's default: pre-trains in minutes on 2 CPU cores.
-    "toy": {},
-    # Sized to benchmark stores and samplers at scale (20,000 videos x ~3 min ≈ 3.6 M feature rows,
-    # ~3.7 GB float16; override num_videos for more) with benchmarks at their real sizes.
-    "paper": {
-        "num_videos": 20000, "pretrain_seconds": (60.0, 300.0), "tasks_per_domain": 40,
-        "youcook_val_videos": 457, "youcook_train_videos": 100, "youcook_seconds": (90.0, 600.0),
-        "msrvtt_clips": 1000, "didemo_videos": 1037, "coin_test_videos": 2797,
-        "coin_train_videos": 200, "crosstask_val_per_task": 20, "crosstask_test_per_task": 94,
-        "crosstask_related_videos": 200, "crosstask_seconds": (60.0, 300.0),
-    },
-}
-
-
-def make_config(preset: str = "toy", **overrides: object) -> SimConfig:
-    """The preset's :class:`SimConfig` with ``overrides``; an unknown name raises."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    names = {f.name for f in dataclasses.fields(SimConfig)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown SimConfig knob(s) {unknown}; valid names: {sorted(names)}")
-    values = {**PRESETS[preset], **overrides}
-    for key, value in values.items():
-        if isinstance(value, list):
-            values[key] = tuple(value)
-    return SimConfig(**values)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -258,15 +129,6 @@ def _write_csv(path: Path, rows: list[list[object]], header: list[str] | None = 
         writer.writerow(header)
     writer.writerows(rows)
     path.write_text(buf.getvalue())
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Like ``np.savez`` but byte-deterministic (fixed zip timestamps)."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, array in arrays.items():
-            buf = io.BytesIO()
-            np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
 
 
 def _fmt(x: float) -> str:
@@ -659,9 +521,9 @@ def simulate(
     _crosstask(world)
     truth["concepts"] = np.array(world.space.names)
     truth["directions"] = world.space.directions.astype(np.float16)
-    _write_npz(out / "world_truth.npz", truth)
+    write_deterministic_npz(out / "world_truth.npz", truth)
     _write_json(out / "world.json", {
-        "generator": "videoclip.data.simulate", "version": WORLD_VERSION, "preset": preset,
+        "generator": "videoclip.sim.world", "version": WORLD_VERSION, "preset": preset,
         "seed": seed, "grounded": taxonomy.grounded, "text_sources": taxonomy.sources,
         "config": dataclasses.asdict(cfg), "sizes": world.sizes,
         "num_concepts": len(world.space.names), "num_tasks": len(taxonomy.tasks),
@@ -669,21 +531,4 @@ def simulate(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m videoclip simulate --out DIR --preset toy [--seed 0] [--real-data DIR]``."""
-    parser = argparse.ArgumentParser(prog="videoclip simulate", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="data root to write")
-    parser.add_argument("--preset", default="toy", choices=sorted(PRESETS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--real-data", default=None, help="real annotation files to ground text in")
-    parser.add_argument("--num-videos", type=int, default=None, help="override the corpus size")
-    args = parser.parse_args(argv)
-    overrides = {} if args.num_videos is None else {"num_videos": args.num_videos}
-    path = simulate(args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data,
-                    **overrides)
-    sizes = json.loads((path / "world.json").read_text())["sizes"]
-    print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-    return 0
-
-
-__all__ = ["PRESETS", "SimConfig", "main", "make_config", "simulate"]
+__all__ = ["simulate"]

@@ -11,21 +11,19 @@ The pieces, each a small pure function of a numpy ``Generator``:
 * :func:`narrate` — the ASR captions: steps spoken loosely in time (a lag distribution),
   paraphrased, with filler talk, ASR noise, unspoken steps, rolling caption lines.
 
-The knobs are the fields of :class:`videoclip.data.simulate.SimConfig` (documented there).
+The knobs are the fields of :class:`videoclip.sim.config.SimConfig` (documented there).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from videoclip.data.taxonomy import STOP_WORDS, TALKING_HEAD, Step, words_of
-
-if TYPE_CHECKING:
-    from videoclip.data.simulate import SimConfig
+from videoclip.sim.config import SimConfig
+from videoclip.sim.taxonomy import TALKING_HEAD, Step
+from videoclip.text import STOP_WORDS, words_of
 
 FEATURE_DIM = 512
 

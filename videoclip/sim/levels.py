@@ -34,17 +34,14 @@ from videoclip.data.benchmarks import (
     load_msrvtt_test,
     load_youcook2_val,
 )
-from videoclip.data.taxonomy import text_concepts
 from videoclip.evaluation import (
-    evaluate_didemo,
-    evaluate_retrieval,
-    evaluate_segmentation,
     evaluate_step_localization,
-    evaluate_videoqa,
     moment_metrics,
 )
 from videoclip.evaluation.common import open_store
+from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.evaluation.segmentation import OUTSIDE, coin_targets
+from videoclip.text import text_concepts
 
 __all__ = ["OracleModel", "RandomModel", "chance_levels", "oracle_levels"]
 
@@ -56,7 +53,7 @@ class OracleModel:
     """A scorer that knows the simulated world's concepts (the evaluators' model protocol).
 
     Embeddings live in the feature space (``D = 512``): a text is the unit sum of the true
-    directions of the concepts it names (:func:`videoclip.data.taxonomy.text_concepts`; words
+    directions of the concepts it names (:func:`videoclip.sim.taxonomy.text_concepts`; words
     the world does not know are ignored, a text naming no known concept is the zero vector and
     counted in :attr:`texts_without_concepts`); a clip is the unit mean of its feature rows; a
     token state is the feature row itself, without context. A score is thus the projection of
@@ -83,7 +80,7 @@ class OracleModel:
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} is missing: the concept oracle needs a simulated data root "
-                "(written by videoclip.data.simulate); real data has no true concepts")
+                "(written by videoclip.sim.world); real data has no true concepts")
         with np.load(path) as truth:
             return cls([str(c) for c in truth["concepts"]], truth["directions"])
 
@@ -139,6 +136,20 @@ class RandomModel:
 # --------------------------------------------------------------------------- oracle
 
 
+_RETRIEVAL_KEYS = {"R@1": "R@1", "R@5": "R@5", "R@10": "R@10", "MdR": "MdR", "MnR": "MnR",
+                   "num_queries": "num_scored"}
+#: Per benchmark: the oracle level's keys -> the evaluator's result keys.
+_ORACLE_KEYS: dict[str, dict[str, str]] = {
+    "youcook2": _RETRIEVAL_KEYS,
+    "msrvtt": _RETRIEVAL_KEYS,
+    "msrvtt_mc": {"accuracy": "accuracy", "num_queries": "num_scored"},
+    "didemo": {"rank@1": "rank@1", "rank@5": "rank@5", "mIoU": "mIoU", "num_queries": "num_queries"},
+    "coin": {"frame_accuracy": "frame_accuracy", "gamma": "gamma",
+             "background_baseline": "background_baseline"},
+    "crosstask": {"recall": "recall", "num_tasks": "num_tasks"},
+}
+
+
 def oracle_levels(data_dir: str | Path) -> dict[str, dict]:
     """The concept oracle's score on each benchmark of a simulated data root, in percent.
 
@@ -158,17 +169,9 @@ def oracle_levels(data_dir: str | Path) -> dict[str, dict]:
         out[name] = {new: results[old] for new, old in keys.items()}
         out[name]["texts_without_concepts"] = oracle.texts_without_concepts - before
 
-    retrieval = {"R@1": "R@1", "R@5": "R@5", "R@10": "R@10", "MdR": "MdR", "MnR": "MnR",
-                 "num_queries": "num_scored"}
-    for benchmark in ("youcook2", "msrvtt"):
-        run(benchmark, evaluate_retrieval, retrieval, benchmark=benchmark)
-    run("msrvtt_mc", evaluate_videoqa, {"accuracy": "accuracy", "num_queries": "num_scored"})
-    run("didemo", evaluate_didemo, {"rank@1": "rank@1", "rank@5": "rank@5", "mIoU": "mIoU",
-                                    "num_queries": "num_queries"})
-    run("coin", evaluate_segmentation, {"frame_accuracy": "frame_accuracy", "gamma": "gamma",
-                                        "background_baseline": "background_baseline"})
+    for name, bench in BENCHMARKS.items():
+        run(name, bench.evaluate, _ORACLE_KEYS[name])
     out["coin"]["step_seconds_argmax_accuracy"] = _coin_argmax_accuracy(oracle, data_dir)
-    run("crosstask", evaluate_step_localization, {"recall": "recall", "num_tasks": "num_tasks"})
     return out
 
 
@@ -218,25 +221,40 @@ def chance_levels(data_dir: str | Path, *, num_draws: int = 50, num_model_draws:
         raise ValueError(f"num_draws={num_draws}, num_model_draws={num_model_draws}; use 1 or more")
     root = Path(data_dir)
     rng = np.random.default_rng(seed)
-    out = {"youcook2": _chance_retrieval(len(load_youcook2_val(root))),
-           "msrvtt": _chance_retrieval(len(load_msrvtt_test(root)))}
-    mc = load_msrvtt_mc(root)
-    out["msrvtt_mc"] = {"accuracy": 100 * float(np.mean([1 / len(q.options) for q in mc])),
-                        "num_queries": len(mc)}
-    times = [q.times for q in load_didemo(root)]
+    levels = {
+        "youcook2": lambda: _chance_retrieval(len(load_youcook2_val(root))),
+        "msrvtt": lambda: _chance_retrieval(len(load_msrvtt_test(root))),
+        "msrvtt_mc": lambda: _chance_multiple_choice(load_msrvtt_mc(root)),
+        "didemo": lambda: _chance_didemo([q.times for q in load_didemo(root)], rng, num_draws),
+        "coin": lambda: _chance_coin(load_coin(root / "coin" / "COIN.json", subset="testing")),
+        "crosstask": lambda: _chance_crosstask(root, seed, num_model_draws),
+    }
+    return {name: levels[name]() for name in BENCHMARKS}
+
+
+def _chance_multiple_choice(questions: list) -> dict[str, float]:
+    return {"accuracy": 100 * float(np.mean([1 / len(q.options) for q in questions])),
+            "num_queries": len(questions)}
+
+
+def _chance_didemo(times: list, rng: np.random.Generator, num_draws: int) -> dict[str, float]:
     draws = [moment_metrics([[DIDEMO_MOMENTS[m] for m in rng.permutation(len(DIDEMO_MOMENTS))]
                              for _ in times], times) for _ in range(num_draws)]
-    out["didemo"] = {k: float(np.mean([d[k] for d in draws])) for k in ("rank@1", "rank@5", "mIoU")}
-    out["didemo"]["num_queries"] = len(times)
-    coin = load_coin(root / "coin" / "COIN.json", subset="testing")
+    out = {k: float(np.mean([d[k] for d in draws])) for k in ("rank@1", "rank@5", "mIoU")}
+    out["num_queries"] = len(times)
+    return out
+
+
+def _chance_coin(coin) -> dict[str, float]:
     targets = np.concatenate([coin_targets(v, math.ceil(v.duration))[0] for v in coin.videos])
-    out["coin"] = {"all_background": 100 * float(np.mean(targets == OUTSIDE)),
-                   "uniform_guess": 100 / (len(coin.labels) + 1), "num_labels": len(coin.labels)}
+    return {"all_background": 100 * float(np.mean(targets == OUTSIDE)),
+            "uniform_guess": 100 / (len(coin.labels) + 1), "num_labels": len(coin.labels)}
+
+
+def _chance_crosstask(root: Path, seed: int, num_model_draws: int) -> dict[str, float]:
     runs = [evaluate_step_localization(RandomModel(seed=seed + i), root, progress=False)[0]
             for i in range(num_model_draws)]
-    out["crosstask"] = {"recall": float(np.mean([r["recall"] for r in runs])),
-                        "num_tasks": runs[0]["num_tasks"]}
-    return out
+    return {"recall": float(np.mean([r["recall"] for r in runs])), "num_tasks": runs[0]["num_tasks"]}
 
 
 def _chance_retrieval(n: int) -> dict[str, float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from videoclip import notebooks as nbrun
+from videoclip.book import runner as nbrun
 
 NOTEBOOK = '''# %% [markdown]
 # # A tiny notebook
@@ -67,7 +67,7 @@ def test_every_preset_names_only_declared_parameters(profile):
 
 def test_command_line_typo_fails_before_executing():
     first = nbrun.list_notebooks()[0].stem
-    proc = subprocess.run([sys.executable, "-m", "videoclip.notebooks", "run", first, "-p", "bakcbone=x"],
+    proc = subprocess.run([sys.executable, "-m", "videoclip.book", "run", first, "-p", "bakcbone=x"],
                           check=False, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown parameter(s) bakcbone" in proc.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videoclip.data.taxonomy import text_concepts
+from videoclip.text import text_concepts
 
 __all__ = ["annotate", "error_breakdown", "pick_examples"]
 
@@ -24,7 +24,7 @@ def annotate(predictions: pd.DataFrame) -> pd.DataFrame:
     ``same_video`` (the top-1 clip is another segment of the query's video), ``same_text`` (the
     top-1 clip's text equals the query: the two cannot be told apart from the text) and
     ``shared_concepts`` (content-word stems the query shares with the top-1 text,
-    :func:`videoclip.data.taxonomy.text_concepts`)."""
+    :func:`videoclip.sim.taxonomy.text_concepts`)."""
     missing = [c for c in _NEEDED if c not in predictions.columns]
     if missing:
         raise KeyError(f"predictions lack {missing}; pass the table evaluate_retrieval returns")

@@ -15,6 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from videoclip._io import atomic_dir
+
 
 def settings_key(settings: dict[str, Any]) -> str:
     """A short stable hash of JSON-able settings."""
@@ -44,20 +46,18 @@ def ensure_world(work_dir: str | Path, *, preset: str, seed: int = 0, real_data:
 
     Args:
         work_dir: the notebooks' artefact directory (e.g. ``../artifacts/toy``).
-        preset, seed, knobs: passed to :func:`videoclip.data.simulate.simulate`.
+        preset, seed, knobs: passed to :func:`videoclip.sim.world.simulate`.
         real_data: a ``real_data_dir`` parameter value (see :func:`real_data_dir`).
     """
-    from videoclip.data.simulate import simulate
+    from videoclip.sim.world import simulate
 
     real = real_data_dir(real_data)
     settings = {"preset": preset, "seed": seed, "real": str(real) if real else None, **knobs}
     root = Path(work_dir).resolve() / "worlds" / f"{preset}-seed{seed}-{settings_key(settings)}"
     if (root / "world.json").exists():
         return root
-    tmp = root.with_name(root.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    simulate(tmp, preset=preset, seed=seed, real_data_dir=real, **knobs)
-    os.replace(tmp, root)
+    with atomic_dir(root) as tmp:
+        simulate(tmp, preset=preset, seed=seed, real_data_dir=real, **knobs)
     return root
 
 

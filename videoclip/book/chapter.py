@@ -7,10 +7,10 @@ and say in a sentence computed from the numbers where the model stands. This mod
 those pieces so that every chapter computes them the same way:
 
 * :func:`untrained_model` — the reference "same architecture, no pre-training" model;
-* :func:`reference_levels` — chance and oracle levels (:mod:`videoclip.data.world_levels`);
+* :func:`reference_levels` — chance and oracle levels (:mod:`videoclip.sim.levels`);
 * :func:`paper_numbers`, :func:`comparison_table` — the table of a benchmark;
 * :func:`task_recall_ci`, :func:`standing` — CrossTask's interval and a plain-words verdict
-  (other intervals: :func:`videoclip.stats.bootstrap_ci`);
+  (other intervals: :func:`videoclip.book.stats.bootstrap_ci`);
 * :func:`answer_margins` — per-question margins of a multiple-choice scorer;
 * :func:`benchmark_record`, :func:`write_chapter_results` — ``work_dir/results/<chapter>.json``;
 * :func:`plot_rank_histogram`, :func:`plot_label_timelines` — figures (matplotlib is imported
@@ -39,10 +39,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from videoclip.paper import PAPER_TABLE, PAPER_ZERO_SHOT
+from videoclip.paper import paper_numbers, paper_table
 
 __all__ = [
-    "PAPER_NAMES",
     "answer_margins",
     "benchmark_record",
     "comparison_table",
@@ -55,34 +54,6 @@ __all__ = [
     "untrained_model",
     "write_chapter_results",
 ]
-
-#: (our benchmark id, our metric key) -> (the paper's benchmark name, the paper's metric name).
-PAPER_NAMES: dict[tuple[str, str], tuple[str, str]] = {
-    **{("youcook2", m): ("YouCook2", m) for m in ("R@1", "R@5", "R@10")},
-    **{("msrvtt", m): ("MSR-VTT", m) for m in ("R@1", "R@5", "R@10")},
-    ("didemo", "rank@1"): ("DiDeMo", "R@1"),
-    ("didemo", "rank@5"): ("DiDeMo", "R@5"),
-    ("msrvtt_mc", "accuracy"): ("MSR-VTT MC", "accuracy"),
-    ("coin", "frame_accuracy"): ("COIN", "frame accuracy"),
-    ("crosstask", "recall"): ("CrossTask", "recall"),
-}
-
-
-def paper_numbers(benchmark: str) -> dict[str, float]:
-    """The paper's zero-shot numbers of one benchmark under our metric keys (SPEC §8)."""
-    out = {metric: PAPER_ZERO_SHOT[names] for (bench, metric), names in PAPER_NAMES.items()
-           if bench == benchmark}
-    if not out:
-        known = sorted({b for b, _ in PAPER_NAMES})
-        raise KeyError(f"no paper number for benchmark {benchmark!r}; known: {known}")
-    return out
-
-
-def paper_table(benchmark: str) -> str:
-    """Where the paper prints the benchmark's number ("Table 1", ...)."""
-    name = next(names[0] for (bench, _), names in PAPER_NAMES.items() if bench == benchmark)
-    return PAPER_TABLE[name]
-
 
 # How chapters 05-08 label their two scorers in tables.
 MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
@@ -108,9 +79,9 @@ def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_see
     chance/oracle levels, and print where each came from (the notebooks' shared first cell)."""
     import torch
 
-    from videoclip.analysis import has_world_truth
+    from videoclip.book.workspace import ensure_pretrained, resolve_data_root
     from videoclip.model import VideoCLIP
-    from videoclip.workspace import ensure_pretrained, resolve_data_root
+    from videoclip.sim.truth import has_world_truth
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
@@ -147,10 +118,10 @@ def reference_levels(data_root: str | Path, *, seed: int = 0
     """``(chance, oracle)`` levels of every benchmark of a data root, in percent.
 
     ``oracle`` is ``None`` for a data root without ground truth (real data): only a simulated
-    world knows its concepts. See :mod:`videoclip.data.world_levels` for both definitions.
+    world knows its concepts. See :mod:`videoclip.sim.levels` for both definitions.
     """
-    from videoclip.analysis import has_world_truth
-    from videoclip.data.world_levels import chance_levels, oracle_levels
+    from videoclip.sim.levels import chance_levels, oracle_levels
+    from videoclip.sim.truth import has_world_truth
 
     chance = chance_levels(data_root, seed=seed)
     oracle = oracle_levels(data_root) if has_world_truth(data_root) else None
@@ -224,7 +195,7 @@ def standing(label: str, value: float, ci: tuple[float, float], *, chance: float
     """Where the model's number (higher is better) stands against chance, the untrained model,
     the oracle and the paper.
 
-    ``value`` is the model's metric with its interval ``ci`` (e.g. :func:`videoclip.stats.bootstrap_ci`); a
+    ``value`` is the model's metric with its interval ``ci`` (e.g. :func:`videoclip.book.stats.bootstrap_ci`); a
     reference counts as beaten only when it lies outside the interval. Returns, for each
     reference, where it lies relative to the interval (``vs_chance``, ``vs_untrained``,
     ``vs_oracle``: ``"below"``, ``"inside"`` or ``"above"``), ``transfers`` (chance and the

@@ -3,7 +3,7 @@
 Reads the chapters' results files (``work_dir/results/*.json``, written with
 :func:`videoclip.provenance.write_results`):
 
-* evaluation chapters (05–08) follow :mod:`videoclip.report`'s schema —
+* evaluation chapters (05–08) follow :mod:`videoclip.book.chapter`'s schema —
   ``results.benchmarks.<benchmark> = {headline, protocol, model, untrained, chance, oracle, paper}``;
 * the ablations chapter (:data:`ABLATION_CHAPTER`) writes ``results.runs`` (one record per Table 7
   row and seed: ``row``, ``seed``, ``R@1``, ``R@5``, ``R@10``), ``results.groups`` (the retrieval
@@ -14,7 +14,7 @@ Reads the chapters' results files (``work_dir/results/*.json``, written with
 The predictions of chapter 00 (:data:`PREDICTIONS`) are judged by fixed rules, each a function
 below returning a :class:`Verdict` — "supported", "not supported" or "inconclusive" — with the
 evidence in numbers. Where a rule compares intervals, they are Student-t intervals over training
-seeds (:func:`videoclip.stats.mean_ci`) of seed-by-seed differences.
+seeds (:func:`videoclip.book.stats.mean_ci`) of seed-by-seed differences.
 """
 
 from __future__ import annotations
@@ -28,16 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from videoclip.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
-from videoclip.analysis import HEADLINE_METRICS
-from videoclip.paper import PAPER_ABLATIONS, PAPER_TABLE, PAPER_ZERO_SHOT
+from videoclip.book.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
+from videoclip.book.stats import mean_ci
+from videoclip.evaluation.registry import BENCHMARKS
+from videoclip.paper import PAPER_ABLATIONS, ZERO_SHOT
 from videoclip.provenance import read_results
-from videoclip.report import PAPER_NAMES
-from videoclip.stats import mean_ci
 
 __all__ = [
     "ABLATION_CHAPTER",
-    "BENCHMARKS",
     "INCONCLUSIVE",
     "NOT_SUPPORTED",
     "PREDICTIONS",
@@ -71,9 +69,6 @@ PREDICTIONS: dict[int, str] = {
     6: "Small design choices are small (shared towers, [CLS] within the seed spread; "
        "first-32-s retrieval gives less coherent groups)",
 }
-
-#: The benchmarks the zero-shot chapters evaluate (our ids).
-BENCHMARKS = ("youcook2", "msrvtt", "didemo", "msrvtt_mc", "coin", "crosstask")
 
 #: How close (percentage points) COIN's frame accuracy must lie to the all-background baseline
 #: for prediction 5 ("close to", fixed with the rule, before the scorecard read any result).
@@ -120,7 +115,7 @@ def collect_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
 def describe_source(payload: Mapping[str, Any]) -> dict[str, str]:
     """Where a results file's numbers come from: ``data`` (simulated world or real root), the
     pre-training preset, and its provenance (git SHA, device, time)."""
-    from videoclip.workspace import world_info
+    from videoclip.book.workspace import world_info
 
     config = payload.get("config", {})
     prov = payload.get("provenance", {})
@@ -140,7 +135,7 @@ def describe_source(payload: Mapping[str, Any]) -> dict[str, str]:
 
 def benchmark_records(collected: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The benchmark entries of every evaluation chapter: ``{"chapter", "benchmark", "record"}``
-    (``record`` in :func:`videoclip.report.benchmark_record`'s schema), in chapter order."""
+    (``record`` in :func:`videoclip.book.chapter.benchmark_record`'s schema), in chapter order."""
     out = []
     for chapter, payload in collected.items():
         benchmarks = payload["results"].get("benchmarks")
@@ -149,7 +144,7 @@ def benchmark_records(collected: Mapping[str, Mapping[str, Any]]) -> list[dict[s
         for benchmark, record in benchmarks.items():
             if not isinstance(record, Mapping) or "model" not in record:
                 raise ValueError(f"results/{chapter}.json: benchmark {benchmark!r} has no 'model' "
-                                 "results (schema: videoclip.report); re-run the chapter")
+                                 "results (schema: videoclip.book.chapter); re-run the chapter")
             out.append({"chapter": chapter, "benchmark": benchmark, "record": record})
     return out
 
@@ -159,8 +154,8 @@ def _level(levels: Mapping[str, Any] | None, benchmark: str, metric: str, *, cha
     if not levels:
         return np.nan
     key = metric
-    if chance and HEADLINE_METRICS.get(benchmark, (None, None))[1] == metric:
-        key = HEADLINE_METRICS[benchmark][0]
+    if chance and benchmark in BENCHMARKS and BENCHMARKS[benchmark].headline == metric:
+        key = BENCHMARKS[benchmark].chance_key
     value = levels.get(key)
     return float(value) if isinstance(value, (int, float)) else np.nan
 
@@ -175,9 +170,10 @@ def zero_shot_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFr
     """
     records = benchmark_records(collected)
     rows = []
-    for (ours_bench, ours_metric), (bench, metric) in PAPER_NAMES.items():
-        base = {"table": PAPER_TABLE[bench], "benchmark": bench, "metric": metric,
-                "paper": PAPER_ZERO_SHOT[bench, metric]}
+    for number in ZERO_SHOT:
+        ours_bench, ours_metric = number.benchmark, number.metric
+        base = {"table": number.table, "benchmark": number.paper_benchmark,
+                "metric": number.paper_metric, "paper": number.value}
         found = [r for r in records if r["benchmark"] == ours_bench]
         if not found:
             rows.append({**base, "status": "not run"})
@@ -306,7 +302,7 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
     seed-by-seed difference of the same-task share of the groups (mean over epochs), first-32-s
     minus full, has an interval below 0 (holds), above 0 (fails), or including 0 (unclear).
     **supported** when all parts hold, **not supported** when one fails, else **inconclusive**.
-    The evidence names runs that collapsed (:func:`videoclip.ablations.training_outcome`); the rule
+    The evidence names runs that collapsed (:func:`videoclip.book.ablations.training_outcome`); the rule
     does not change for them."""
     parts, evidence = [], []
     full = runs[runs.row == FULL] if "row" in runs else runs.iloc[0:0]
@@ -355,7 +351,7 @@ def predict_zero_shot(records: list[dict[str, Any]]) -> Verdict:
     failures, passes, seen = [], [], set()
     for item in records:
         record, bench = item["record"], item["benchmark"]
-        headline = record.get("headline") or HEADLINE_METRICS[bench][1]
+        headline = record.get("headline") or BENCHMARKS[bench].headline
         ours = record["model"].get(headline)
         chance = _level(record.get("chance"), bench, headline, chance=True)
         oracle = _level(record.get("oracle"), bench, headline, chance=False)

@@ -8,9 +8,9 @@ parameter; :func:`run_notebook` refuses to start instead, naming the parameter a
 An executed notebook records a stamp (hash of its source, its parameters, the package's code and the
 stamps of the chapters before it); re-running with nothing changed reuses it.
 
-    python -m videoclip.notebooks run 05_pretraining --profile toy [-p num_epochs=2]
-    python -m videoclip.notebooks all --profile toy
-    python -m videoclip.notebooks sync          # write the paired .ipynb files (for nbval)
+    python -m videoclip.book run 03_pretraining --profile toy [-p num_epochs=2]
+    python -m videoclip.book all --profile toy
+    python -m videoclip.book sync          # write the paired .ipynb files (for nbval)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # the repository of an editable install
 NOTEBOOK_DIR = REPO / "notebooks"
 PARAMS_DIR = REPO / "params"
 EXECUTED_DIR = REPO / "book" / "executed"
@@ -224,7 +224,7 @@ def _parse_override(text: str) -> tuple[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m videoclip.notebooks", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m videoclip.book", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute one notebook")
