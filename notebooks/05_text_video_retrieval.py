@@ -44,6 +44,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
@@ -65,7 +66,8 @@ pd.set_option("display.max_colwidth", 80)
 CHAPTER = "05_text_video_retrieval"
 root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
-    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
+    model_dir=model_dir)
 
 # %% [markdown]
 # ## YouCook2 and MSR-VTT (Table 1)
@@ -76,8 +78,7 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.set
 # is better). Ties count against the model (a clip scoring as high as the match ranks before it).
 
 # %%
-ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)",
-        "chance": "chance", "oracle": "oracle (concept ceiling)"}
+ROWS = {**chapter.model_rows(model_dir), "chance": "chance", "oracle": "oracle (concept ceiling)"}
 retrieval, predictions = {}, {}
 for benchmark in ("youcook2", "msrvtt"):
     kwargs = {"clip_list": youcook2_clip_list} if benchmark == "youcook2" else {}
@@ -215,6 +216,6 @@ records["didemo"] = chapter.benchmark_record(didemo["model"], didemo["untrained"
                                             oracle=oracle and oracle["didemo"],
                                             variants={"original": didemo["model original"]})
 path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
-    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
+    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset, "model_dir": model_dir,
     "run_dir": str(run_dir), "youcook2_clip_list": youcook2_clip_list, "seed": seed})
 print(f"wrote {path}")

@@ -41,6 +41,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -64,13 +65,14 @@ pd.set_option("display.max_colwidth", 70)
 CHAPTER = "06_videoqa"
 root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
-    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
+    model_dir=model_dir)
 
 # %% [markdown]
 # ## Accuracy (Table 3)
 
 # %%
-ROWS = chapter.MODEL_ROWS
+ROWS = chapter.model_rows(model_dir)
 qa, qa_predictions = {}, {}
 for name, scorer in (("model", model), ("untrained", untrained)):
     qa[name], qa_predictions[name] = evaluate_videoqa(scorer, root, batch_size=batch_size)
@@ -142,6 +144,6 @@ records = {"msrvtt_mc": chapter.benchmark_record(qa["model"], qa["untrained"], b
                                                 headline="accuracy", chance=chance["msrvtt_mc"],
                                                 oracle=oracle and oracle["msrvtt_mc"])}
 path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
-    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
+    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset, "model_dir": model_dir,
     "run_dir": str(run_dir), "seed": seed})
 print(f"wrote {path}")

@@ -49,6 +49,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -74,7 +75,8 @@ sns.set_theme(style="whitegrid")
 CHAPTER = "07_action_segmentation"
 root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
-    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
+    model_dir=model_dir)
 
 # %% [markdown]
 # ## Frame accuracy, γ and the all-background baseline (Table 4)
@@ -85,7 +87,7 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.set
 # of the labels), so a model that only ever says Outside gets 100 % on one label and 0 on the rest.
 
 # %%
-ROWS = chapter.MODEL_ROWS
+ROWS = chapter.model_rows(model_dir)
 coin, coin_predictions = {}, {}
 for name, scorer in (("model", model), ("untrained", untrained)):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)
@@ -211,6 +213,6 @@ records = {"coin": chapter.benchmark_record(
     chance={**chance["coin"], "background_baseline_scored": result["background_baseline"]},
     oracle=oracle and oracle["coin"])}
 path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
-    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
+    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset, "model_dir": model_dir,
     "run_dir": str(run_dir), "seed": seed})
 print(f"wrote {path}")

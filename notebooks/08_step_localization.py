@@ -47,6 +47,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -71,13 +72,14 @@ pd.set_option("display.max_colwidth", 60)
 CHAPTER = "08_step_localization"
 root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
     data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
-    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
+    model_dir=model_dir)
 
 # %% [markdown]
 # ## Average recall (Table 5)
 
 # %%
-ROWS = chapter.MODEL_ROWS
+ROWS = chapter.model_rows(model_dir)
 crosstask, steps_predicted = {}, {}
 for name, scorer, split in (("model", model, "official"), ("model original", model, "original"),
                             ("untrained", untrained, "official")):
@@ -178,6 +180,6 @@ records = {"crosstask": chapter.benchmark_record(
     chance=chance["crosstask"], oracle=oracle and oracle["crosstask"],
     variants={"original": crosstask["model original"]})}
 path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
-    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset,
+    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset, "model_dir": model_dir,
     "run_dir": str(run_dir), "seed": seed})
 print(f"wrote {path}")

@@ -32,6 +32,7 @@ the model under other protocols (e.g. the original code's), keyed by protocol na
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,6 +46,8 @@ __all__ = [
     "answer_margins",
     "benchmark_record",
     "comparison_table",
+    "given_model",
+    "model_rows",
     "paper_numbers",
     "plot_label_timelines",
     "plot_rank_histogram",
@@ -55,8 +58,29 @@ __all__ = [
     "write_chapter_results",
 ]
 
-# How chapters 05-08 label their two scorers in tables.
+# How chapters 05-08 label their two scorers in tables (see model_rows for a given model).
 MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+
+
+def model_rows(model_dir: str) -> dict[str, str]:
+    """The scorers' table labels: :data:`MODEL_ROWS`, or "given model" when ``model_dir`` is set."""
+    return {**MODEL_ROWS, "model": "VideoCLIP (given model)"} if model_dir else dict(MODEL_ROWS)
+
+
+def given_model(model_dir: str) -> Path | None:
+    """A chapter's ``model_dir`` parameter: ``""`` → ``None`` (pre-train), else the saved model it
+    names (``$VARS`` expanded; the released profile passes ``$VIDEOCLIP_MODEL``, ``make ... MODEL=``)."""
+    if not model_dir:
+        return None
+    path = Path(os.path.expandvars(model_dir).strip())
+    if str(path).startswith("$") or not str(path).strip():
+        raise FileNotFoundError(f"model_dir={model_dir!r} is not set: name the converted model, e.g. "
+                                "make book PROFILE=released MODEL=converted/")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"model_dir={model_dir!r} ({path}) holds no saved model (config.json); "
+                                "convert the released checkpoint first: "
+                                "videoclip convert checkpoint_best.pt converted/")
+    return path.resolve()
 
 
 class Chapter(NamedTuple):
@@ -74,9 +98,13 @@ class Chapter(NamedTuple):
 
 
 def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_seed: int,
-                  real_data_dir: str, pretrain_preset: str, device: str, seed: int) -> Chapter:
+                  real_data_dir: str, pretrain_preset: str, device: str, seed: int,
+                  model_dir: str = "") -> Chapter:
     """Resolve the data root, load (or train) the book's model and the untrained reference, compute
-    chance/oracle levels, and print where each came from (the notebooks' shared first cell)."""
+    chance/oracle levels, and print where each came from (the notebooks' shared first cell).
+
+    With ``model_dir`` (:func:`given_model`) that model is evaluated instead and nothing is
+    pre-trained; ``run_dir`` is then the model's directory."""
     import torch
 
     from videoclip.book.workspace import ensure_pretrained, resolve_data_root
@@ -87,12 +115,14 @@ def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_see
     root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                              world_seed=world_seed, real_data=real_data_dir)
     simulated = has_world_truth(root)
-    run_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
-    model = VideoCLIP.from_pretrained(run_dir / "final").to(device)
+    given = given_model(model_dir)
+    run_dir = given or ensure_pretrained(work_dir, root, preset=pretrain_preset)
+    model = VideoCLIP.from_pretrained(given or run_dir / "final").to(device)
     untrained = untrained_model(pretrain_preset, seed=seed).to(device)
     chance, oracle = reference_levels(root, seed=world_seed)
     print(f"data root: {root}")
-    print(f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
+    print(f"given model: {given} (not pre-trained here)" if given else
+          f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
     print("These numbers come from a SIMULATED world: they test the mechanisms, not the paper's values."
           if simulated else "Real data root: no oracle row (real data has no ground-truth concepts).")
     return Chapter(root, simulated, run_dir, device, model, untrained, chance, oracle)

@@ -34,7 +34,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from videoclip._io import atomic_dir
 from videoclip.data.benchmarks import (
     load_coin,
     load_crosstask,
@@ -174,7 +174,7 @@ def build_rehearsal_root(annotations: str | Path, out: str | Path, *, seed: int 
                          progress: Callable[[str], Any] = print) -> dict[str, Any]:
     """Write the rehearsal data root ``out`` from the annotation root ``annotations``.
 
-    Built in a temporary sibling and renamed into place; an ``out`` that already holds a
+    Built under a temporary name and renamed into place; an ``out`` that already holds a
     rehearsal root of the same annotations and seed is reused, anything else there is an error.
 
     Args:
@@ -197,9 +197,7 @@ def build_rehearsal_root(annotations: str | Path, out: str | Path, *, seed: int 
                 return manifest
         raise FileExistsError(f"{out} exists and is not a rehearsal root of these settings; "
                               "remove it or pick another directory")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # our own leftover from a killed build
-    try:
+    with atomic_dir(out) as tmp:
         for src, dst in _COPIES:
             _copy(annotations / src, tmp / dst)
         seconds = {"howto100m": _howto100m(annotations, tmp, np.random.default_rng([seed, 0])),
@@ -214,10 +212,6 @@ def build_rehearsal_root(annotations: str | Path, out: str | Path, *, seed: int 
         manifest = {"settings": settings, "features": summary,
                     "copied": [f"{src} -> {dst}" for src, dst in _COPIES], "made_up": MADE_UP}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 
