@@ -1,4 +1,5 @@
-# The only entry points (README): make book | make test | make run NB=… PROFILE=… | make bench
+# The only entry points (README): make book | make test | make run NB=… PROFILE=… | make bench |
+# make rehearsal
 # Each target installs what it needs into .venv first (torch pinned to the CPU wheel on disk), except
 # in an active conda environment that already has PyTorch (environment.yml on a GPU box): there they
 # use that environment's python and make no .venv.
@@ -25,9 +26,14 @@ export VIDEOCLIP_DATA_DIR
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= $(HF_HUB_OFFLINE)
 export TOKENIZERS_PARALLELISM ?= false
+# `make book PROFILE=released MODEL=converted/`: the converted released checkpoint that the zero-shot
+# chapters evaluate (params/released: model_dir $VIDEOCLIP_MODEL).
+ifneq ($(MODEL),)
+export VIDEOCLIP_MODEL := $(abspath $(MODEL))
+endif
 MATHJAX := book/_static/mathjax
 
-.PHONY: install env-check test book run bench lint clean
+.PHONY: install env-check test book run rehearsal bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +68,11 @@ book: install $(MATHJAX)/tex-chtml.js
 
 run: install
 	$(BIN)/python -m videoclip.book run $(NB) --profile $(PROFILE)
+
+# Every chapter on the paper and released profiles, on a data root built from the real annotation
+# files with random features of their real sizes (book/paper_profile.md §5); not part of `make test`.
+rehearsal: install
+	$(BIN)/python -m videoclip.book.rehearsal --annotations "$(VIDEOCLIP_DATA_DIR)" --out artifacts/rehearsal
 
 bench: install
 	$(BIN)/python bench/run_cpu.py

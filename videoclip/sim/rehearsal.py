@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from videoclip._io import atomic_dir
+from videoclip._io import atomic_dir, atomic_torch_save
 from videoclip.data.benchmarks import (
     load_coin,
     load_crosstask,
@@ -54,7 +54,8 @@ from videoclip.data.benchmarks import (
 from videoclip.data.captions import load_captions
 from videoclip.data.features import write_features
 
-__all__ = ["FEATURE_DIM", "MADE_UP", "MANIFEST", "build_rehearsal_root", "video_seconds"]
+__all__ = ["FEATURE_DIM", "MADE_UP", "MANIFEST", "build_rehearsal_root", "video_seconds",
+           "write_mmpt_checkpoint"]
 
 FEATURE_DIM = 512  # S3D's joint space (SPEC §3)
 MANIFEST = "rehearsal.json"
@@ -213,6 +214,39 @@ def build_rehearsal_root(annotations: str | Path, out: str | Path, *, seed: int 
                     "copied": [f"{src} -> {dst}" for src, dst in _COPIES], "made_up": MADE_UP}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def write_mmpt_checkpoint(path: str | Path, backbone: str | Path, *, num_video_layers: int,
+                          num_text_layers: int, seed: int = 0) -> Path:
+    """A random checkpoint in the released file's layout (design §2), for ``videoclip convert``.
+
+    Like ``checkpoint_best.pt``: a fairseq dict with ``args`` (an ``argparse.Namespace``), the
+    weights under ``model`` in fp16 with the ``mmmodel.`` keys — the video MLP, the video BERT
+    (``bert.`` infix) and the text BERT (none), each with its unused pooler and its
+    ``position_ids`` buffer — and optimizer state. The towers have ``backbone``'s config
+    (a local directory) with the given numbers of layers; every weight is random.
+    """
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig.from_pretrained(str(backbone))
+    hidden = config.hidden_size
+    state = {f"mmmodel.video_encoder.videomlp.{name}": torch.randn(shape) * 0.02
+             for name, shape in (("linear1.weight", (hidden, FEATURE_DIM)), ("linear1.bias", (hidden,)),
+                                 ("LayerNorm.weight", (hidden,)), ("LayerNorm.bias", (hidden,)),
+                                 ("linear2.weight", (hidden, hidden)), ("linear2.bias", (hidden,)))}
+    for prefix, layers in (("mmmodel.video_encoder.bert.", num_video_layers),
+                           ("mmmodel.text_encoder.", num_text_layers)):
+        config.num_hidden_layers = layers
+        tower = BertModel(config)  # random weights, pooler included
+        state.update({prefix + key: value for key, value in tower.state_dict().items()})
+        state[prefix + "embeddings.position_ids"] = torch.arange(config.max_position_embeddings)[None]
+    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    checkpoint = {"args": argparse.Namespace(arch="mmfusionseparate", fp16=True), "model": state,
+                  "optimizer_history": [{"criterion_name": "MMCriterion", "num_updates": 0}],
+                  "extra_state": {"epoch": 1}}
+    return atomic_torch_save(checkpoint, path)
 
 
 def main(argv: list[str] | None = None) -> int:
