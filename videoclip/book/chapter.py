@@ -119,7 +119,7 @@ def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_see
     run_dir = given or ensure_pretrained(work_dir, root, preset=pretrain_preset)
     model = VideoCLIP.from_pretrained(given or run_dir / "final").to(device)
     untrained = untrained_model(pretrain_preset, seed=seed).to(device)
-    chance, oracle = reference_levels(root, seed=world_seed)
+    chance, oracle = reference_levels(root, seed=world_seed, cache_dir=Path(work_dir) / "levels")
     print(f"data root: {root}")
     print(f"given model: {given} (not pre-trained here)" if given else
           f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
@@ -143,18 +143,38 @@ def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):
     return build_model(PretrainConfig.from_yaml(pretrain_preset).model).eval()
 
 
-def reference_levels(data_root: str | Path, *, seed: int = 0
+def reference_levels(data_root: str | Path, *, seed: int = 0, cache_dir: str | Path | None = None
                      ) -> tuple[dict[str, dict], dict[str, dict] | None]:
     """``(chance, oracle)`` levels of every benchmark of a data root, in percent.
 
     ``oracle`` is ``None`` for a data root without ground truth (real data): only a simulated
     world knows its concepts. See :mod:`videoclip.sim.levels` for both definitions.
+
+    With ``cache_dir`` the chance levels are computed once per data root, seed, feature
+    directories (their modification times) and levels code, and read back after: CrossTask's
+    alone is five runs of the evaluator over every test video (minutes at the real size).
     """
+    import hashlib
+    import json
+
+    from videoclip import sim
+    from videoclip._io import atomic_write_json
+    from videoclip.book.workspace import settings_key
     from videoclip.sim.levels import chance_levels, oracle_levels
     from videoclip.sim.truth import has_world_truth
 
-    chance = chance_levels(data_root, seed=seed)
-    oracle = oracle_levels(data_root) if has_world_truth(data_root) else None
+    root = Path(data_root).resolve()
+    oracle = oracle_levels(root) if has_world_truth(root) else None
+    if cache_dir is None:
+        return chance_levels(root, seed=seed), oracle
+    code = hashlib.sha256((Path(sim.__file__).parent / "levels.py").read_bytes()).hexdigest()
+    features = {str(p): p.stat().st_mtime_ns for p in sorted(root.glob("*/features"))}
+    key = settings_key({"root": str(root), "seed": seed, "features": features, "code": code})
+    cache = Path(cache_dir) / f"chance-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text()), oracle
+    chance = chance_levels(root, seed=seed)
+    atomic_write_json(cache, chance, default=float)
     return chance, oracle
 
 
