@@ -91,3 +91,19 @@ def test_released_layout_checkpoint_converts_with_the_cli(tmp_path):
     torch.testing.assert_close(ours["text_encoder.encoder.layer.1.output.dense.bias"],
                                released["mmmodel.text_encoder.encoder.layer.1.output.dense.bias"].float())
     assert len(model.video_encoder.encoder.layer) == 1 and len(model.text_encoder.encoder.layer) == 2
+
+
+def test_chance_levels_are_computed_once_per_data_root(tmp_path, monkeypatch):
+    from videoclip.sim import levels
+
+    calls = []
+    monkeypatch.setattr(levels, "chance_levels", lambda root, seed: calls.append(root) or {"coin": {"x": 1.0}})
+    root = tmp_path / "root"
+    (root / "coin" / "features").mkdir(parents=True)
+    first = chapter.reference_levels(root, cache_dir=tmp_path / "levels")
+    assert first == ({"coin": {"x": 1.0}}, None)
+    assert chapter.reference_levels(root, cache_dir=tmp_path / "levels") == first and len(calls) == 1
+    (root / "coin" / "features" / "v.npy").write_bytes(b"")  # the features changed: computed again
+    chapter.reference_levels(root, cache_dir=tmp_path / "levels")
+    chapter.reference_levels(root, seed=1, cache_dir=tmp_path / "levels")
+    assert len(calls) == 3
