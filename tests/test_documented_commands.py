@@ -94,10 +94,11 @@ def test_cli_commands_parse(command):
     assert rest == [] or getattr(args, "takes_overrides", False)
 
 
+@pytest.mark.slow
 def test_run_dir_snippet(tmp_path):
     (command,) = [c for _, c in documented_commands() if c.startswith("RUN_DIR=")]
     snippet = shlex.split(command[len("RUN_DIR=$("):-1])[2]
-    env = {**os.environ, "VIDEOCLIP_DATA_DIR": str(tmp_path)}
+    env = {**os.environ, "VIDEOCLIP_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", os.path.expandvars(snippet.replace("$VIDEOCLIP_DATA_DIR",
                                                                                     str(tmp_path)))],
                          cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.strip()
