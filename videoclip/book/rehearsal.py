@@ -74,6 +74,7 @@ CHAPTER_SIZES: dict[str, Any] = {
     "lag_world_videos": 60,
     "lag_scales": [0.0, 1.0],
     "seeds": [0],
+    "train_overrides": {"max_videos": 32},  # chapter 09: each ablation run on 32 videos (4 steps)
     "rounds": 1,
     "smooth_steps": 2,
 }
@@ -162,6 +163,8 @@ def scored_counts(work_dir: Path) -> dict[str, dict[str, Any]]:
     for results in sorted((work_dir / "results").glob("*.json")):
         payload = json.loads(results.read_text())["results"]
         for benchmark, record in payload.get("benchmarks", {}).items():
+            if "headline" not in record:  # not a zero-shot benchmark record
+                continue
             model = record["model"]
             counts[benchmark] = {"chapter": payload["chapter"], "headline": record["headline"],
                                  record["headline"]: model[record["headline"]],
