@@ -89,7 +89,7 @@ fi
 stage project   30  "$PY" bench/project.py "${PROJECT[@]}"
 # the released profile's first zero-shot chapters on CUDA, on the real files' full sizes
 if [ -n "${VIDEOCLIP_DATA_DIR:-}" ] || [ "$MODE" = dry ]; then
-  stage rehearsal 120 "$PY" -m videoclip.book.rehearsal --annotations "${VIDEOCLIP_DATA_DIR:-\$VIDEOCLIP_DATA_DIR}" \
+  stage rehearsal 150 "$PY" -m videoclip.book.rehearsal --annotations "${VIDEOCLIP_DATA_DIR:-\$VIDEOCLIP_DATA_DIR}" \
     --out "${REHEARSAL_DIR:-/tmp/videoclip-rehearsal}" "${REHEARSAL[@]}"
 else
   log "SKIPPED rehearsal (VIDEOCLIP_DATA_DIR is unset: it needs the real annotation files)"
