@@ -30,7 +30,7 @@ from _common import OUT_DIR, device_info, save, table
 from videoclip.evaluation.retrieval import evaluate_retrieval
 from videoclip.model import VideoCLIP
 from videoclip.sim.world import simulate
-from videoclip.train import pretrain, read_log
+from videoclip.train import RunLog, pretrain, read_log
 
 SOURCES = ("embed", "reuse")
 
@@ -55,9 +55,8 @@ def run(args: argparse.Namespace, data_dir: Path, work: Path) -> dict:
             advance(source, 0 if last else (epoch + 1) * steps_per_epoch)
     rows, per_source = [], {}
     for source in SOURCES:
-        log = read_log(work / source)
-        retrieval = [r for r in log if r["type"] == "retrieval"]
-        steps = [r for r in log if r["type"] == "step"]
+        log = RunLog.read(work / source)
+        retrieval, steps = log.retrieval, log.steps
         model = VideoCLIP.from_pretrained(work / source / "final")
         model.length_buckets = base.get("length_buckets", 4)
         results, _ = evaluate_retrieval(model, data_dir, benchmark="youcook2", progress=False)

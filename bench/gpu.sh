@@ -42,6 +42,7 @@ if [ "$MODE" = tiny ]; then
   REUSE=(--world smoke --epochs 2 --preset params/pretrain/smoke.yaml)
   REHEARSAL=(--device cpu --profiles released --chapters 06)
   PROJECT=()
+  VIDEO=(--seconds 1 --repeats 1)
 else
   DEVICE=(--device cuda)
   SAMPLER=(--videos 256 --batches 20)
@@ -53,6 +54,7 @@ else
   REUSE=(--epochs 3)
   REHEARSAL=(--device cuda --profiles released --chapters 05,06)
   PROJECT=()
+  VIDEO=(--seconds 8 --repeats 5 --batch 16)
 fi
 
 START=$(date +%s)
@@ -96,4 +98,5 @@ else
 fi
 stage compile   120 "$PY" bench/bench_train.py "${DEVICE[@]}" "${COMPILE[@]}" --out "$OUT/bench_train_compile.json"
 stage reuse     150 "$PY" bench/bench_reuse.py "${REUSE[@]}"
+stage video     60  "$PY" bench/bench_video.py "${DEVICE[@]}" "${VIDEO[@]}" --out "$OUT/bench_video.json"
 if [ "$MODE" != dry ]; then log "suite done; results in $OUT"; fi

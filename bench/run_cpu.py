@@ -10,7 +10,8 @@ process (interleaved, medians; one torch thread, see ``bench_train --threads``):
    videos (measured) and 1.1M (projected from an IVF run on 20k);
 4. ``bench_eval``: zero-shot YouCook2 retrieval, 3,350 clips (toy model; paper-sized model on
    100 clips, projected);
-5. ``project``: the projected time of the full paper pre-training on one H100 (assumed MFU).
+5. ``bench_video``: decoding frames/s and S3D video-s/s per core, projected extraction times;
+6. ``project``: the projected time of the full paper pre-training on one H100 (assumed MFU).
 
 ``bench_reuse`` (a few toy pre-training epochs) takes longer and runs on its own.
 
@@ -28,6 +29,7 @@ import bench_eval
 import bench_retrieval
 import bench_sampler
 import bench_train
+import bench_video
 import project
 from _common import OUT_DIR
 
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> None:
           "--sizes", "10000,100000,1100000", "--measure-max", "100000", "--ivf-probe", "20000",
           "--repeats", "1" if args.quick else "2")
     stage("bench_eval", bench_eval.main, "--configs", "toy,paper", "--paper-clips", "100",
+          "--repeats", "1" if args.quick else "2")
+    stage("bench_video", bench_video.main, "--seconds", "2" if args.quick else "4",
           "--repeats", "1" if args.quick else "2")
     _, left_out, faiss_s = project.measured_inputs(OUT_DIR / "bench_train.json",
                                                     OUT_DIR / "bench_retrieval.json")

@@ -55,8 +55,11 @@ from IPython.display import display
 from matplotlib.patches import Rectangle
 
 from videoclip.book import analysis, chapter
+from videoclip.book.scorecard import DISCRIMINATION_MARGIN
 from videoclip.book.workspace import resolve_data_root, world_info
 from videoclip.data.features import open_feature_store
+from videoclip.provenance import write_results
+from videoclip.sim import text_overlap
 from videoclip.sim.truth import has_world_truth, load_world_truth
 
 sns.set_theme(style="whitegrid")
@@ -90,9 +93,12 @@ display(inventory)
 # step's concepts, the scene, the talking head in idle time) plus a per-video appearance
 # vector, blurred over about a second, plus noise correlated across seconds, and L2-normalised
 # like S3D (design §3). The narration speaks each step *loosely in time* — ahead of it, during
-# it, or after it — paraphrased, with filler talk, ASR errors, silent steps and YouTube-style
-# rolling caption lines. Text and vision therefore share concepts only through words, which is
-# the only thing a model can learn here.
+# it, or after it — with filler talk, ASR errors, silent steps and YouTube-style rolling caption
+# lines. In world v2 (the default, design §13.1) a step is spoken from its **concepts**: each in a
+# word form of real HowTo100M ASR with that stem, in a random order, joined by spoken connectors;
+# never in the words of a benchmark's annotation. (World v1 paraphrased the step's own text, which
+# for CrossTask, COIN and YouCook2 *is* the benchmark's text.) Text and vision therefore share
+# concepts only through words, which is the only thing a model can learn here.
 #
 # Every knob, the value this world used and the one-line argument for it, read from the
 # simulator's source (`SimConfig`). The values were fixed from these arguments before any
@@ -111,16 +117,28 @@ else:
 # %% [markdown]
 # ### Where the text comes from
 #
-# With real annotation files at hand (`real_data_dir`), the simulator *grounds* its text in them:
+# With real annotation files at hand (`real_data_dir`), the simulator *grounds* its tasks in them:
 # CrossTask's and COIN's task and step names, YouCook2's sentences and real step timings, MSR-VTT
 # and DiDeMo sentences, and real HowTo100M caption lines as filler talk. Without them it falls back
-# to an embedded procedural taxonomy. Which one this world used:
+# to an embedded procedural taxonomy. In world v2 these annotations decide what a step *shows*
+# (its concepts) and what the benchmarks *score*; the narration takes its words from the
+# HowTo100M lines, and drops any utterance that spells an annotation text of two words or more.
+# Which source and which version this world used:
 
 # %%
 if simulated:
     print("text grounded in real annotation files" if info["grounded"] else
           "procedural taxonomy (no real annotation files were given)")
     display(pd.Series(info["text_sources"], name="built from").to_frame())
+    print(f"world version {info['config']['world_version']}"
+          + (": steps speak their own text (the benchmarks' text)" if info["config"]["world_version"] == 1
+             else ": steps speak their concepts in HowTo100M word forms"))
+    if info.get("narration"):
+        narration_counts = info["narration"]
+        print(f"{narration_counts['guarded_texts']} annotation texts never spoken; {narration_counts['fallback_words']} concept "
+              "words spoken in the annotation's own form (no HowTo100M word has their stem); "
+              f"{narration_counts['dropped_step_utterances']} step and {narration_counts['dropped_filler_utterances']} filler "
+              "utterances dropped because they spelled an annotation text.")
 else:
     print("Real data root: the text is the real annotation files themselves.")
 
@@ -147,6 +165,39 @@ if caption_file.is_file():
 else:
     print(f"{caption_file} is missing: no pre-training corpus to describe in this data root "
           "(see book/paper_profile.md for where HowTo100M's captions and features go).")
+
+# %% [markdown]
+# ## Does the corpus speak the benchmarks' text?
+#
+# A zero-shot number means little if the pre-training narration already says the benchmark's
+# sentences. For each benchmark: the share of its distinct word n-grams found anywhere in the
+# pre-training captions (de-duplicated as the trainer reads them), and its **exact hits** — texts
+# of two words or more found verbatim in one video's captions (`videoclip.sim.text_overlap`).
+# Shared words are expected: concepts are word stems, so text and video can only meet through
+# words. Shared sentences are a leak. On a simulated world the same table is measured on world v1
+# (same seed and sizes, steps speaking their own text) for comparison.
+
+# %%
+if caption_file.is_file():
+    label = f"world v{info['config']['world_version']}" if simulated else "real corpus"
+    overlap = {label: text_overlap.overlap_table(root, max_videos=None if simulated else corpus_max_videos)}
+    if simulated and info["config"]["world_version"] != 1:
+        v1_root = resolve_data_root("", work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
+                                    real_data=real_data_dir, world_version=1)
+        overlap["world v1"] = text_overlap.overlap_table(v1_root)
+    overlap_all = pd.concat(overlap, names=["world"]).reset_index(level=0)
+    display(overlap_all.drop(columns=["examples", "one_word_texts"]).set_index(["benchmark", "world"])
+            .sort_index().round(1))
+    for name, table in overlap.items():
+        print(f"{name}: {int(table.exact_hits.sum())} benchmark texts found verbatim in the pre-training captions"
+              + (" (" + "; ".join(f"{r.benchmark}: {r.exact_hits}" for r in table.itertuples() if r.exact_hits) + ")"
+                 if table.exact_hits.sum() else ""))
+    write_results(Path(work_dir) / "results" / "01_data.json",
+                  {"chapter": "01_data", "text_overlap": overlap_all.to_dict("records")},
+                  config={"data_root": str(root), "simulated": simulated})
+    assert overlap_all["exact_hit_%"].dropna().between(0, 100).all()
+else:
+    print(f"{caption_file} is missing: no pre-training captions to compare with the benchmarks.")
 
 # %% [markdown]
 # ## One simulated video: features, steps and narration
@@ -224,7 +275,6 @@ if simulated:
         .mean() for k, t in enumerate(texts)])
     print(f"mean similarity to a step's direction inside its intervals: {np.mean(inside):.3f}; "
           f"elsewhere in the video: {outside:.3f}")
-    assert np.mean(inside) > outside
 
 # %% [markdown]
 # ## How loose is the narration?
@@ -262,8 +312,9 @@ else:
 #
 # Benchmark videos are rendered like pre-training videos but are **never narrated**, and their
 # ids are disjoint from the pre-training corpus. Their texts are the clean step descriptions (or
-# open-domain sentences), which share words — hence concepts — with the narration of the same
-# steps:
+# open-domain sentences). In world v2 they share concepts — words of the same stem — with the
+# narration of the same steps, but no sentence (see the overlap table above); in world v1 the
+# narration of CrossTask, COIN and YouCook2 steps paraphrased these very texts:
 #
 # * **YouCook2** (text→video retrieval): cooking videos; one clip-text pair per annotated step
 #   segment of the validation videos (MIL-NCE's clip list), each scored on its first 32 s.
@@ -299,9 +350,10 @@ if simulated:
 # How hard each benchmark is, in percent. **Chance** is what a scorer without information gets
 # (for COIN: labelling every second background, the strongest trivial baseline). The **oracle**
 # knows the true direction of every concept and scores a text by the sum of the directions its
-# words name against the stored, noisy features: the ceiling of a model that learned
-# word↔concept perfectly and nothing else. Every later chapter's number lies somewhere between
-# the two. Both run through the same official evaluators as the trained model
+# words name against the stored, noisy features: the score of a model that learned
+# word↔concept perfectly and nothing else. It is a reference, not a bound: a trained model can
+# beat it by using context or step order, and a benchmark whose oracle is not above chance cannot
+# tell any model from chance. Both run through the same official evaluators as the trained model
 # (`videoclip.sim.levels`: the oracle is a model whose embeddings are the true concept
 # directions; chance uses closed forms or seeded random embeddings).
 
@@ -311,7 +363,11 @@ if len(present) == len(counts):
     levels = analysis.levels_table(chance, oracle)
     display(levels.round(1))
     if simulated:
-        assert (levels.oracle >= levels.chance - 1e-6).all(), levels
+        flat = levels[levels.oracle <= levels.chance + DISCRIMINATION_MARGIN]
+        for row in flat.itertuples():
+            print(f"{row.benchmark} {row.metric}: the oracle ({row.oracle:.1f}) is not above chance "
+                  f"({row.chance:.1f}) by more than {DISCRIMINATION_MARGIN:g} points: this benchmark cannot "
+                  "tell a model from chance here, and the scorecard leaves it out of the verdicts (design §13.3).")
         print(f"COIN: the oracle's γ (best similarity between two labels) is {oracle['coin']['gamma']:.3f}; "
               f"taking the best label on step seconds, without rejection, it is right on "
               f"{oracle['coin']['step_seconds_argmax_accuracy']:.1f}% of them.")

@@ -61,7 +61,7 @@ from matplotlib.patches import Rectangle
 from tqdm import tqdm
 
 from videoclip.backbone import load_tokenizer
-from videoclip.book import analysis
+from videoclip.book import analysis, stats
 from videoclip.book.workspace import ensure_world, resolve_data_root
 from videoclip.data.samplers import ClipSampler
 from videoclip.sim.truth import load_world_truth
@@ -165,8 +165,8 @@ def measure(table: pd.DataFrame, kind: str, name: str = "describes screen") -> p
 
 over, exact = measure(summary, "overlap"), measure(summary, "exact")
 diff = analysis.paired_difference(pairs_truth, "overlap", "exact", seed=seed)
-verdict = ("higher than" if diff["ci_low"] > 0 else "lower than" if diff["ci_high"] < 0
-           else "not distinguishable from")
+verdict = {"above": "higher than", "below": "lower than"}.get(
+    stats.interval_side(diff["ci_low"], diff["ci_high"]), "not distinguishable from")
 print(f"Overlapped pairs show what their text narrates in {over.percent:.1f}% of pairs, exactly aligned "
       f"pairs in {exact.percent:.1f}%: a difference of {diff['difference']:+.1f} points "
       f"[{diff['ci_low']:+.1f}, {diff['ci_high']:+.1f}] (paired over {diff['videos']} videos), so overlap "
@@ -174,7 +174,6 @@ print(f"Overlapped pairs show what their text narrates in {over.percent:.1f}% of
 for kind in ("overlap", "exact"):
     real, shuffled = measure(summary, kind), measure(summary, f"{kind} (shuffled)")
     print(f"{kind}: {real.percent:.1f}% against {shuffled.percent:.1f}% with the clip moved at random.")
-    assert real.percent > shuffled.percent, (kind, real.percent, shuffled.percent)
 
 # %% [markdown]
 # Longer clips overlap more steps by construction, so the same measure is broken down by the
@@ -196,11 +195,27 @@ ax.set_ylabel("describes screen (% of pairs)")
 fig.tight_layout()
 
 # %% [markdown]
-# ## … as a function of how far the narration lags the action
+# Exactly aligned video clips are longer (they span the whole text clip) and a longer clip shows
+# more steps, so the comparison above mixes the sampler with the clip length. Matched by the
+# **video** clip's length, the two samplers compare like with like:
+
+# %%
+scored["video seconds"] = pd.cut(scored.video_seconds, [0, 8, 16, 24, 32], include_lowest=True)
+by_video = scored.groupby(["video seconds", "kind"], observed=True).agg(
+    describes_screen=("describes_screen", "mean"), pairs=("describes_screen", "size")).reset_index()
+by_video["describes_screen"] *= 100
+display(by_video.pivot(index="video seconds", columns="kind", values=["describes_screen", "pairs"]).round(1))
+
+# %% [markdown]
+# ## A check of the simulator: pair relevance as the narration lag grows
 #
 # The simulator's `lag_scale` knob multiplies every narration lag (0 speaks each step while it
 # happens). Small worlds that differ only in this knob (same seed, same videos and steps) are
-# generated and the same measurement repeated. This is an experiment the paper did not run.
+# generated and the same measurement repeated. This is **a check of the simulator, not
+# evidence** about overlapped clips: how often a pair is relevant follows from how the world
+# generates its narration (design §13.1), so the sweep shows what the lag knob does to the
+# pairs a model will see. Whether overlap then *trains* better is the ablations chapter's lag
+# experiment.
 
 # %%
 sweep = []

@@ -46,7 +46,7 @@ data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real 
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-pretrain_preset = "../params/pretrain/smoke.yaml"  # the book's model (toy: toy.yaml; paper: paper.yaml, design §6)
+pretrain_preset = "smoke"  # the book's model (params/pretrain/<name>.yaml; toy: toy, paper: paper, design §6)
 model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
@@ -54,6 +54,8 @@ seed = 0  # the untrained model's new video MLP, the bootstrap draws
 num_boot = 1000  # bootstrap resamples for the 95% interval (videos within tasks)
 timeline_task = ""  # task whose videos are drawn as alignment timelines ("" → the one with most test videos)
 num_timelines = 3  # videos drawn
+s3d_weights = ""  # MIL-NCE's s3d_howto100m.pth → the MIL-NCE row ("" → none; paper: set, design §12)
+s3d_dict = ""  # MIL-NCE's s3d_dict.npy (with s3d_weights)
 
 # %%
 
@@ -63,17 +65,19 @@ import pandas as pd
 import seaborn as sns
 from IPython.display import display
 
-from videoclip.book import chapter
+from videoclip.book import chapter, plots
 from videoclip.data.benchmarks import load_crosstask, read_step_annotation
 from videoclip.evaluation import evaluate_step_localization
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 60)
 CHAPTER = "08_step_localization"
-root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.setup_chapter(
-    data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
+ch = chapter.setup_chapter(
+    CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
     real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
     model_dir=model_dir)
+root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
+milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
 # %% [markdown]
 # ## Average recall (Table 5)
@@ -82,7 +86,8 @@ root, simulated, run_dir, device, model, untrained, chance, oracle = chapter.set
 ROWS = chapter.model_rows(model_dir)
 crosstask, steps_predicted = {}, {}
 for name, scorer, split in (("model", model, "official"), ("model original", model, "original"),
-                            ("untrained", untrained, "official")):
+                            ("untrained", untrained, "official"),
+                            *([("milnce", milnce, "official")] if milnce else [])):
     crosstask[name], steps_predicted[name] = evaluate_step_localization(scorer, root, split=split,
                                                                         batch_size=batch_size)
 for name in ("model", "model original"):
@@ -92,8 +97,10 @@ for name in ("model", "model original"):
 display(chapter.comparison_table(
     {f"{ROWS['model']}, official split": crosstask["model"],
      f"{ROWS['model']}, original code's split": crosstask["model original"],
-     f"{ROWS['untrained']}, official split": crosstask["untrained"], "chance (random scores)": chance["crosstask"],
-     "oracle (concept ceiling)": oracle and oracle["crosstask"]},
+     f"{ROWS['untrained']}, official split": crosstask["untrained"],
+     f"{ROWS['milnce']}, official split": crosstask.get("milnce"),
+     "chance (random scores)": chance["crosstask"],
+     chapter.ORACLE_ROW: oracle and oracle["crosstask"]},
     ["recall"], benchmark="crosstask").round(1))
 
 # %%
@@ -102,10 +109,8 @@ videos = steps_predicted["model"]
 value, low, high = chapter.task_recall_ci(videos.task, videos.steps_matched, videos.steps_present,
                                          num_boot=num_boot, seed=seed)
 assert np.isclose(value, crosstask["model"]["recall"]), (value, crosstask["model"]["recall"])
-verdict = chapter.standing("CrossTask average recall", value, (low, high),
-                          chance=chance["crosstask"]["recall"], untrained=crosstask["untrained"]["recall"],
-                          oracle=oracle["crosstask"]["recall"] if oracle else None,
-                          paper=chapter.paper_numbers("crosstask")["recall"], simulated=simulated)
+verdict = ch.standing("crosstask", "CrossTask average recall", value, (low, high), metric="recall",
+                      untrained=crosstask["untrained"]["recall"])
 print(f"(interval: test videos resampled within each of the {len(per_task)} tasks) " + verdict["sentence"])
 print(f"The original code's split changes the average recall by "
       f"{crosstask['model original']['recall'] - crosstask['model']['recall']:+.1f} points on this data root.")
@@ -160,7 +165,7 @@ for vid, row in rows["model"].head(num_timelines).iterrows():
     timelines.append(tracks)
     titles.append(f"{data.tasks[task].title}: video {vid} — VideoCLIP found {row.steps_matched} of "
                   f"{row.steps_present} steps present")
-chapter.plot_label_timelines(timelines, label_names=step_names, titles=titles,
+plots.plot_label_timelines(timelines, label_names=step_names, titles=titles,
                             point_tracks=["VideoCLIP", "untrained"])
 plt.show()
 
@@ -173,13 +178,6 @@ for name, res in crosstask.items():
     assert all(0 <= r <= 100 for r in res["recall_per_task"].values()), name
     assert np.isclose(res["recall"], np.mean(list(res["recall_per_task"].values()))), name
 assert 0 < chance["crosstask"]["recall"] < 100, chance["crosstask"]
-if oracle is not None:
-    assert oracle["crosstask"]["recall"] >= crosstask["model"]["recall"], (oracle["crosstask"], crosstask["model"])
-records = {"crosstask": chapter.benchmark_record(
-    crosstask["model"], crosstask["untrained"], benchmark="crosstask", headline="recall",
-    chance=chance["crosstask"], oracle=oracle and oracle["crosstask"],
-    variants={"original": crosstask["model original"]})}
-path = chapter.write_chapter_results(work_dir, CHAPTER, records, config={
-    "data_root": str(root), "simulated": simulated, "pretrain_preset": pretrain_preset, "model_dir": model_dir,
-    "run_dir": str(run_dir), "seed": seed})
-print(f"wrote {path}")
+ch.record("crosstask", crosstask["model"], crosstask["untrained"], headline="recall",
+          variants={"original": crosstask["model original"]})
+ch.write(seed=seed)

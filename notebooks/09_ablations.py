@@ -61,12 +61,14 @@ data_root = ""  # empty → simulated world; paper: "$VIDEOCLIP_DATA_DIR" (real 
 world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
-ablation_preset = "../params/pretrain/smoke.yaml"  # every row's pre-training (toy: toy_ablation.yaml; paper: paper.yaml)
+ablation_preset = "smoke"  # every row's pre-training (toy: toy_ablation; paper: paper)
 train_overrides = {"max_videos": 16, "warmup_steps": 1}  # flat pre-training keys on top of the preset, every run ({} = none)
 seeds = [0]  # training seeds per row; paper: one run per row (Table 7); toy and paper profiles: 3
 lag_scales = [0.0, 1.0]  # narration-lag multipliers of the sweep worlds (1.0 = the default world, reused)
+lag_seeds = [0]  # training seeds of the lag experiment (toy: 4, for its power; the main table's seeds are reused)
+spread_depths = [1]  # tower depths at which the initial [CLS] and mean-pooled spreads are compared (toy: 1, 2, 6)
 lag_world_preset = "smoke"  # size of the sweep worlds (always simulated: the lag is a simulator knob)
-lag_preset = "../params/pretrain/smoke.yaml"  # the sweep's pre-training (toy: toy_ablation.yaml)
+lag_preset = "smoke"  # the sweep's pre-training (toy: toy_ablation)
 youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 batch_size = 64  # clips or texts per forward pass of the evaluation
 device = "auto"  # "auto" → cuda when available, else cpu
@@ -87,14 +89,19 @@ from videoclip.book.ablations import (
     ABLATIONS,
     COLLAPSE_NATS,
     FULL,
+    INVALID_SPREAD,
     METRICS,
     initial_spread,
+    invalid_rows,
     lag_gains,
     paired_differences,
+    plan_runs,
     summarize_runs,
     train_and_evaluate,
 )
 from videoclip.book.analysis import lag_summary
+from videoclip.book.plots import forest
+from videoclip.book.stats import detectable_difference, interval_side
 from videoclip.book.workspace import ensure_world, resolve_data_root, world_info
 from videoclip.paper import ablation_table
 from videoclip.provenance import write_results
@@ -103,6 +110,7 @@ from videoclip.sim.truth import has_world_truth, load_world_truth
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 60)
 CHAPTER = "09_ablations"
+CLS_ROW = "[CLS] instead of mean pooling"
 root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                          world_seed=world_seed, real_data=real_data_dir)
 simulated = has_world_truth(root)
@@ -119,21 +127,29 @@ print("These numbers come from a SIMULATED world: they test the mechanisms, not 
 # evaluated once (the evaluation is cached in the run). The lag sweep needs the two random-group
 # rows — overlapped and exact pairs — on each sweep world; on the default world (lag × 1) those
 # are the main table's own runs and are not trained twice.
+#
+# **The lag experiment's power, stated before it runs.** Its question is whether the gain of
+# overlapped over exact pairs grows with the lag; the rule (prediction 1) reads the seed-by-seed
+# change of the gain from the smallest to the largest lag. With *n* lag seeds, a 95 %
+# Student-t interval puts a true change above 0 four times in five only when it exceeds about
+# $(t_{0.975,n-1} + t_{0.8,n-1})/\sqrt{n}$ standard deviations of the per-seed changes
+# (`videoclip.book.stats.detectable_difference`); the section on the lag prints that size in
+# R@1 points once the seeds' spread is known.
 
 # %%
-SWEEP_ROWS = {"overlap": "w/o retrieval", "exact": "w/o retrieval and overlap"}  # both random groups
+if len(lag_seeds) >= 2:
+    print(f"{len(lag_scales)} lag scales × {len(lag_seeds)} seeds: a change of the gain is detected (80 % power) "
+          f"when it exceeds {detectable_difference(len(lag_seeds)):.2f} sd of the per-seed changes.")
+else:
+    print("One lag seed: no interval, so the lag experiment cannot detect any change (toy and paper: 4 seeds).")
 base_lag = world_info(root)["config"]["lag_scale"] if simulated else None
-jobs = {}  # (data root, preset, row, seed) -> what it is for; the same run serves both tables
-for row in ABLATIONS:
-    for seed in seeds:
-        jobs.setdefault((root, ablation_preset, row, seed), []).append(("main", None))
+sweep_worlds = {}  # lag scale -> its world (the default world where the settings match)
 for scale in lag_scales:
     same_world = simulated and not data_root and lag_world_preset == world_preset and scale == base_lag
-    lag_root = root if same_world else ensure_world(work_dir, preset=lag_world_preset, seed=world_seed,
-                                                    real_data=real_data_dir, lag_scale=scale)
-    for sampler, row in SWEEP_ROWS.items():
-        for seed in seeds:
-            jobs.setdefault((lag_root, lag_preset, row, seed), []).append(("sweep", (scale, sampler)))
+    sweep_worlds[scale] = root if same_world else ensure_world(
+        work_dir, preset=lag_world_preset, seed=world_seed, real_data=real_data_dir, lag_scale=scale)
+jobs = plan_runs(root, ablation_preset, seeds, sweep_worlds=sweep_worlds, sweep_preset=lag_preset,
+                 sweep_seeds=lag_seeds)
 
 records, groups, sweep = [], [], []
 for (run_root, preset, row, seed), uses in tqdm(jobs.items(), desc="ablation runs"):
@@ -186,10 +202,30 @@ if not len(collapsed_rows):
 # seed of the first run).
 
 # %%
-ARCHITECTURE_ROWS = [FULL, "shared video/text transformer", "[CLS] instead of mean pooling"]
+ARCHITECTURE_ROWS = [FULL, "shared video/text transformer", CLS_ROW]
 spread = pd.DataFrame({row: initial_spread(root, preset=ablation_preset, row=row, seed=seeds[0],
                                            extra=train_overrides) for row in ARCHITECTURE_ROWS}).T
 display(spread.rename(columns=lambda side: f"{side} spread at initialisation").round(3))
+
+# %% [markdown]
+# Why the `[CLS]` row starts there: the offline backbone, MiniLM, was trained with *mean* pooling,
+# so its `[CLS]` output was never a summary of the input, and after one or two layers it is nearly
+# the same for every input. The same spread for the full model (mean pooling) and the `[CLS]` row
+# with both towers cut to each depth of `spread_depths`:
+
+# %%
+by_depth = pd.DataFrame([{"row": row, "layers per tower": depth, **initial_spread(
+    root, preset=ablation_preset, row=row, seed=seeds[0],
+    extra={**train_overrides, "num_video_layers": depth, "num_text_layers": depth})}
+    for depth in spread_depths for row in (FULL, CLS_ROW)])
+display(by_depth.pivot(index="layers per tower", columns="row", values=["video", "text"]).round(3))
+invalid = invalid_rows(spread.to_dict("index"))
+for row, reason in invalid.items():
+    print(f"INVALID ON THIS BACKBONE: {row}: {reason}. Its numbers below measure the backbone, not the design "
+          "choice; prediction 6 counts it as unclear. This rule (INVALID_SPREAD) was added after seeing "
+          "results (design §13.4).")
+if not invalid:
+    print(f"Every architecture row starts with a spread of at least {INVALID_SPREAD} on both sides: all rows valid.")
 
 # %% [markdown]
 # ## Table 7, ours beside the paper's
@@ -211,19 +247,15 @@ table = table.loc[[r for r in ABLATIONS if r in table.index], list(METRICS)]
 table.columns = [f"ours {m}" for m in METRICS]
 table = table.join(ablation_table().add_prefix("paper "))
 table.insert(0, "seeds", summary.groupby("row")["n"].first())
+table["validity"] = [invalid.get(row, "ok") for row in table.index]
 display(table)
 
 # %%
 r1 = summary[summary.metric == "R@1"].set_index("row").loc[list(ABLATIONS)]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True, gridspec_kw={"width_ratios": [3, 2]})
-y = np.arange(len(r1))
-err = np.vstack([r1["mean"] - r1.ci_low, r1.ci_high - r1["mean"]])
-axes[0].errorbar(r1["mean"], y, xerr=np.nan_to_num(err), fmt="o", color="tab:blue", capsize=3,
-                 label=f"mean, {level:.0%} interval")
-for i, row in enumerate(r1.index):
-    values = runs[runs.row == row]["R@1"]
-    axes[0].scatter(values, np.full(len(values), i + 0.18), s=12, color="grey", alpha=0.7,
-                    label="one seed" if i == 0 else None)
+y = forest(axes[0], r1["mean"], r1.ci_low, r1.ci_high, [runs[runs.row == row]["R@1"] for row in r1.index],
+           interval_label=f"mean, {level:.0%} interval", seed_label="one seed", seed_offset=0.18,
+           color="tab:blue")
 axes[0].axvline(r1.loc[FULL, "mean"], color="tab:blue", linestyle=":", linewidth=1)
 axes[0].set_xlabel("YouCook2 zero-shot R@1 (%), ours" + (" — simulated world" if simulated else ""))
 axes[0].legend(fontsize=8, loc="lower right")
@@ -245,12 +277,8 @@ fig.tight_layout()
 diffs = paired_differences(runs, level=level)
 display(diffs.set_index("row")[["mean", "ci_low", "ci_high", "n", "per_seed", "paper"]].round(2))
 fig, ax = plt.subplots(figsize=(9, 3.6))
-y = np.arange(len(diffs))
-err = np.vstack([diffs["mean"] - diffs.ci_low, diffs.ci_high - diffs["mean"]])
-ax.errorbar(diffs["mean"], y, xerr=np.nan_to_num(err), fmt="o", capsize=3, label=f"ours: mean, {level:.0%} interval")
-for i, per_seed in enumerate(diffs.per_seed):
-    ax.scatter(per_seed, np.full(len(per_seed), i + 0.15), s=12, color="grey", alpha=0.7,
-               label="ours: one seed" if i == 0 else None)
+y = forest(ax, diffs["mean"], diffs.ci_low, diffs.ci_high, diffs.per_seed,
+           interval_label=f"ours: mean, {level:.0%} interval", seed_label="ours: one seed")
 ax.scatter(diffs.paper, y - 0.15, marker="D", color="tab:orange", s=25, label="paper (Table 7)")
 ax.axvline(0, color="black", linewidth=1)
 ax.set_yticks(y, diffs.row)
@@ -259,8 +287,8 @@ ax.set_xlabel("Δ R@1 vs the full model (points)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 for d in diffs.itertuples():
-    where = ("no interval (one seed)" if np.isnan(d.ci_low) else "interval above 0" if d.ci_low > 0
-             else "interval below 0" if d.ci_high < 0 else "interval includes 0")
+    side = interval_side(d.ci_low, d.ci_high)
+    where = "no interval (one seed)" if side == "none" else f"interval {side} 0"
     print(f"{d.row}: {d.mean:+.2f} R@1 ({where}); paper {d.paper:+.1f}")
 
 # %% [markdown]
@@ -287,7 +315,10 @@ else:
 # spoken while it happens). On worlds that differ only in this knob, the two random-group rows
 # are trained — overlapped pairs (`sampler="overlap"`) and exactly aligned pairs
 # (`sampler="exact"`) — and the gain is overlap − exact in YouCook2 R@1, paired by seed. Random
-# groups isolate the sampler from the retrieval stage.
+# groups isolate the sampler from the retrieval stage. Exactly aligned clips are longer than
+# overlapped ones (chapter 02), so the gain at one lag mixes the sampler with the clip length; the
+# *change* of the gain across lags does not, because the lag moves speech in time without changing
+# how long the clips are — that change is what prediction 1's rule reads.
 
 # %%
 lag_info = {s: lag_summary(load_world_truth(r).steps)["median_abs_lag_s"]
@@ -314,6 +345,14 @@ axes[1].set_ylabel("overlap − exact, R@1 (points)")
 axes[1].legend(fontsize=8)
 fig.suptitle(f"sweep worlds: {lag_world_preset} preset, seed {world_seed} (simulated)", fontsize=10)
 fig.tight_layout()
+wide = per_seed_gain.pivot(index="seed", columns="lag_scale", values="gain").dropna()
+change = (wide[max(lag_scales)] - wide[min(lag_scales)]).to_numpy()
+if len(change) >= 2:
+    sd = float(np.std(change, ddof=1))
+    print(f"Change of the gain from lag×{min(lag_scales):g} to lag×{max(lag_scales):g} over {len(change)} seeds: "
+          f"sd {sd:.2f} points; with these seeds a true change smaller than about "
+          f"{detectable_difference(len(change), sd, level=level):.2f} R@1 points is likely to be called "
+          "inconclusive.")
 
 # %% [markdown]
 # ## What the results say about the predictions
@@ -327,7 +366,7 @@ fig.tight_layout()
 # %%
 verdicts = [scorecard.predict_overlap_lag(sweep, level=level), scorecard.predict_harder_groups(groups),
             scorecard.predict_retrieval_helps(runs, level=level),
-            scorecard.predict_small_choices(runs, groups, level=level)]
+            scorecard.predict_small_choices(runs, groups, level=level, invalid=invalid)]
 for v in sorted(verdicts, key=lambda v: v.prediction):
     print(f"Prediction {v.prediction} — {v.title}:\n  {v.verdict.upper()}: {v.evidence}\n")
 if len(seeds) < 2:
@@ -338,9 +377,10 @@ if len(seeds) < 2:
 path = write_results(Path(work_dir) / "results" / f"{CHAPTER}.json", {
     "chapter": CHAPTER, "metric": "YouCook2 zero-shot text→video retrieval, percent",
     "level": level, "runs": records, "groups": groups.to_dict("records"), "lag_sweep": sweep.to_dict("records"),
+    "invalid_rows": invalid, "spread_by_depth": by_depth.to_dict("records"),
     "verdicts": {v.prediction: {"verdict": v.verdict, "evidence": v.evidence} for v in verdicts},
 }, config={"data_root": str(root), "simulated": simulated, "ablation_preset": ablation_preset,
-           "train_overrides": train_overrides, "seeds": seeds, "lag_scales": lag_scales,
+           "train_overrides": train_overrides, "seeds": seeds, "lag_scales": lag_scales, "lag_seeds": lag_seeds,
            "lag_world_preset": lag_world_preset, "lag_preset": lag_preset,
            "youcook2_clip_list": youcook2_clip_list})
 print(f"wrote {path}")

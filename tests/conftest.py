@@ -25,10 +25,28 @@ def real_data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A procedural smoke world (no real files, seed 3), written once per session.
+    """A procedural smoke world (no real files, seed 0), written once per session.
 
-    Read-only: a test that changes files of a world makes its own.
+    Tests must not change its files (a test that does makes its own world); training on it adds
+    token caches beside its captions.
     """
     from videoclip.sim.world import simulate
 
-    return simulate(tmp_path_factory.mktemp("smoke_world") / "root", preset="smoke", seed=3)
+    return simulate(tmp_path_factory.mktemp("smoke_world") / "root", preset="smoke", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(smoke_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer, 16-d BERT whose vocabulary is the smoke world's caption words."""
+    from helpers import write_tiny_backbone
+
+    return write_tiny_backbone(tmp_path_factory.mktemp("tiny_backbone") / "tiny-bert",
+                               smoke_world / "howto100m" / "caption.json")
+
+
+@pytest.fixture(scope="session")
+def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
+    """``(s3d_howto100m.pth, s3d_dict.npy)`` with random weights in the release's key layout."""
+    from videoclip.sim.media import random_s3d_files
+
+    return random_s3d_files(tmp_path_factory.mktemp("s3d"))

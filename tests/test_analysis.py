@@ -18,7 +18,6 @@ from videoclip.data.samplers import ClipSampler, Pairs
 from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.sim.config import SimConfig
 from videoclip.sim.truth import WorldTruth, has_world_truth, load_world_truth
-from videoclip.sim.world import simulate
 
 
 class WordTokenizer:
@@ -34,10 +33,9 @@ class WordTokenizer:
         return {}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A procedural smoke world (no real files): ~0.5 s to write."""
-    return simulate(tmp_path_factory.mktemp("analysis") / "world", preset="smoke", seed=3)
+@pytest.fixture(scope="session")
+def world(smoke_world: Path) -> Path:
+    return smoke_world
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videoclip.book import chapter
+from videoclip.book import chapter, plots
 from videoclip.paper import PAPER_ZERO_SHOT, ZERO_SHOT
 
 
@@ -69,7 +69,7 @@ def test_standing_says_where_each_reference_lies():
                            paper=22.7, simulated=True)
     assert good["transfers"] and good["vs_oracle"] == "above"
     assert "better than chance (1.0)" in good["sentence"]
-    assert "short of the oracle ceiling (60.0)" in good["sentence"]
+    assert "short of the concept oracle (60.0)" in good["sentence"]
     assert "works here" in good["sentence"] and "not comparable" in good["sentence"]
     weak = chapter.standing("R@1", 3.0, (0.0, 6.0), chance=1.0, untrained=4.0, paper=22.7,
                            simulated=False)
@@ -134,11 +134,11 @@ def test_rank_histogram_draws_one_line_per_scorer():
     import matplotlib
 
     matplotlib.use("Agg")
-    ax = chapter.plot_rank_histogram({"model": [1, 1, 2, 9], "untrained": [5, 9, 10, 3]}, 10)
+    ax = plots.plot_rank_histogram({"model": [1, 1, 2, 9], "untrained": [5, 9, 10, 3]}, 10)
     assert len(ax.patches) == 3  # two scorers and the random ranking
     assert ax.get_xscale() == "log"
     with pytest.raises(ValueError, match="1..10"):
-        chapter.plot_rank_histogram({"bad": [0, 11]}, 10)
+        plots.plot_rank_histogram({"bad": [0, 11]}, 10)
 
 
 def test_label_timelines_draw_one_bar_per_labelled_run():
@@ -147,13 +147,24 @@ def test_label_timelines_draw_one_bar_per_labelled_run():
     matplotlib.use("Agg")
     truth = np.array([0, 3, 3, 0, 5, 5, 5, 0])
     pred = np.array([0, 0, 3, 0, 0, 5, 0, 0])
-    fig = chapter.plot_label_timelines([{"truth": truth, "pred": pred}], label_names={3: "a", 5: "b"},
+    fig = plots.plot_label_timelines([{"truth": truth, "pred": pred}], label_names={3: "a", 5: "b"},
                                       titles=["v"], point_tracks=["pred"])
     ax = fig.axes[0]
     bars = [c for c in ax.collections if c.__class__.__name__ == "PolyCollection"]
     assert len(bars) == 4  # truth: runs of 3 and 5; pred: two one-second runs
     assert len(fig.legends[0].get_texts()) == 2
     with pytest.raises(KeyError, match="no name"):
-        chapter.plot_label_timelines([{"truth": truth}], label_names={3: "a"})
+        plots.plot_label_timelines([{"truth": truth}], label_names={3: "a"})
     with pytest.raises(ValueError, match="differ in length"):
-        chapter.plot_label_timelines([{"truth": truth, "pred": pred[:4]}], label_names={3: "a", 5: "b"})
+        plots.plot_label_timelines([{"truth": truth, "pred": pred[:4]}], label_names={3: "a", 5: "b"})
+
+
+def test_forest_draws_one_row_per_item_and_the_seeds():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    y = plots.forest(ax, [1.0, 2.0], [0.5, float("nan")], [1.5, float("nan")], [[0.9, 1.1], [2.0]],
+                     interval_label="mean", seed_label="seed")
+    assert list(y) == [0, 1]
+    assert [t.get_text() for t in ax.legend().get_texts()] == ["seed", "mean"]
+    plt.close(fig)

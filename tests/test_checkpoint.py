@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_model import (
+from helpers import (
     TINY_BERT,
     VIDEO_DIM,
     make_model,

@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from videoclip.cli import build_parser, main
 
-COMMANDS = ("simulate", "pretrain", "evaluate", "convert", "features")
+COMMANDS = ("simulate", "pretrain", "evaluate", "convert", "features", "extract", "index", "search")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -45,30 +44,13 @@ def test_every_command_has_help(command):
 
 
 @pytest.mark.slow
-def test_evaluate_a_saved_model_on_a_simulated_world(tmp_path, tiny_backbone):
+def test_evaluate_a_saved_model_on_a_simulated_world(tmp_path, smoke_world, tiny_backbone):
     from videoclip.model import VideoCLIP
-    from videoclip.sim.world import simulate
 
-    root = simulate(tmp_path / "world", preset="smoke", seed=0)
+    root = smoke_world
     VideoCLIP.from_backbone(str(tiny_backbone), num_video_layers=1).save_pretrained(tmp_path / "model")
     out = tmp_path / "results.json"
     assert main(["evaluate", "youcook2", "--model", str(tmp_path / "model"), "--data-dir", str(root),
                  "--out", str(out)]) == 0
     results = json.loads(out.read_text())["results"]
     assert 0.0 <= results["R@1"] <= results["R@5"] <= results["R@10"] <= 100.0
-
-
-@pytest.fixture
-def tiny_backbone(tmp_path):
-    """A tiny random BERT with MiniLM's tokenizer, saved as a local backbone directory."""
-    from transformers import BertConfig, BertModel
-
-    from videoclip.backbone import load_tokenizer
-
-    path = tmp_path / "tiny-bert"
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64)
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(path)
-    load_tokenizer("minilm-l6").save_pretrained(path)
-    return path

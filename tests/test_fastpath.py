@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import safetensors.torch
 import torch
-from test_model import make_model, unit_features
-from test_train import read_log, tiny_config, write_tiny_backbone
+from helpers import make_model, tiny_config, unit_features
 
 import videoclip.model
 from videoclip import train
 from videoclip.data.samplers import Batch, Prefetcher
-from videoclip.sim.world import simulate
-from videoclip.train import ConfigError, PretrainConfig, pretrain
+from videoclip.train import ConfigError, PretrainConfig, pretrain, read_log
+from videoclip.train.checkpointing import config_differences
+from videoclip.train.distributed import Dist
+from videoclip.train.retrieval_stage import ReusedVectors
 
 # ---------------------------------------------------------------------------------- buckets
 
@@ -138,18 +139,6 @@ def test_prefetcher_raises_the_error_at_its_step_and_stops_early():
 # ---------------------------------------------------------------------------------- training
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    return simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
-
-
-@pytest.fixture(scope="module")
-def backbone(world, tmp_path_factory) -> Path:
-    return write_tiny_backbone(
-        tmp_path_factory.mktemp("bb") / "tiny-bert", world / "howto100m" / "caption.json"
-    )
-
-
 def test_reuse_config_conflicts_and_legacy_checkpoints():
     for conflict in ({"grouping": "random"}, {"first_32s": True}, {"sampler": "milnce"}):
         with pytest.raises(ConfigError, match="retrieval_source='reuse'"):
@@ -164,21 +153,21 @@ def test_reuse_config_conflicts_and_legacy_checkpoints():
     for section, key in (("model", "length_buckets"), ("optim", "fused_optimizer"),
                          ("model", "attn_implementation"), ("run", "precision")):
         del saved[section][key]
-    assert train._config_differences(saved, now) == [
+    assert config_differences(saved, now) == [
         "fused_optimizer: checkpoint False vs now True",
         "length_buckets: checkpoint 0 vs now 4",
     ]
     legacy = PretrainConfig.from_dict({"fused_optimizer": False, "length_buckets": 0})
-    assert train._config_differences(saved, legacy) == []
+    assert config_differences(saved, legacy) == []
     # prefetch does not change what is computed: a run may resume with it switched
-    assert train._config_differences(PretrainConfig(run=train.RunCfg(prefetch=False)).to_dict(),
+    assert config_differences(PretrainConfig(run=train.RunCfg(prefetch=False)).to_dict(),
                                      now) == []
 
 
 def test_reused_vectors_are_the_mean_of_each_videos_training_pairs():
     ids = [f"v{i}" for i in range(5)]
-    ddp = train._Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
-    reuse = train._ReusedVectors(ids, enabled=True)
+    ddp = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    reuse = ReusedVectors(ids, enabled=True)
     rng = np.random.default_rng(0)
     pairs = {v: [] for v in ids}
     for _ in range(3):
@@ -187,7 +176,7 @@ def test_reused_vectors_are_the_mean_of_each_videos_training_pairs():
         reuse.add(batch_ids, video_emb, text_emb)
         for v, a, b in zip(batch_ids, video_emb, text_emb):
             pairs[v].append(((a + b) / 2).numpy())
-    restored = train._ReusedVectors(ids, enabled=True)
+    restored = ReusedVectors(ids, enabled=True)
     restored.load_state([reuse.state()], rank=0)  # the checkpoint round trip
     shard = np.array([3, 1, 4])
     for source in (reuse, restored):
@@ -197,15 +186,15 @@ def test_reused_vectors_are_the_mean_of_each_videos_training_pairs():
             if pairs[v]:
                 np.testing.assert_allclose(vectors[row], np.mean(pairs[v], axis=0), rtol=1e-5)
         assert source.take(shard, ddp)[1].sum() == 0  # taken: the next epoch starts empty
-    assert train._ReusedVectors(ids, enabled=False).state() is None
+    assert ReusedVectors(ids, enabled=False).state() is None
 
 
 @pytest.mark.slow
-def test_reuse_with_prefetch_kill_and_resume_is_bit_identical(world, backbone, tmp_path):
+def test_reuse_with_prefetch_kill_and_resume_is_bit_identical(smoke_world, tiny_backbone, tmp_path):
     """retrieval_source='reuse' embeds only the videos the last epoch did not train on; its
     per-video sums live in the checkpoints, so a killed run resumes to the same weights; and
     prefetching (on in the killed run, off in the reference) changes nothing."""
-    values = tiny_config(world, backbone, tmp_path / "ref", retrieval_source="reuse",
+    values = tiny_config(smoke_world, tiny_backbone, tmp_path / "ref", retrieval_source="reuse",
                          prefetch=False, num_epochs=3, max_videos=24)  # 6 steps an epoch
     reference = pretrain(values)
     retrieval = [r for r in read_log(reference) if r["type"] == "retrieval"]

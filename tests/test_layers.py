@@ -45,13 +45,20 @@ def _imports(modules: dict[str, Path]) -> list[tuple[str, str, str]]:
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 # `from videoclip.book import stats` imports the module videoclip.book.stats
-                names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
-                         else node.module for a in node.names]
+                names = [
+                    f"{node.module}.{a.name}"
+                    if f"{node.module}.{a.name}" in modules
+                    else node.module
+                    for a in node.names
+                ]
             else:
                 continue
             where = f"{path.relative_to(root)}:{node.lineno}"
-            edges += [(module, resolve(n), where) for n in names
-                      if n.split(".")[0] == "videoclip" and resolve(n) != module]
+            edges += [
+                (module, resolve(n), where)
+                for n in names
+                if n.split(".")[0] == "videoclip" and resolve(n) != module
+            ]
     return edges
 
 
@@ -60,15 +67,23 @@ def _inside(module: str, package: str) -> bool:
 
 
 def test_nothing_outside_the_book_imports_it():
-    bad = [f"{where}: {a} imports {b}" for a, b, where in _imports(_modules())
-           if _inside(b, "videoclip.book") and not _inside(a, "videoclip.book")]
+    bad = [
+        f"{where}: {a} imports {b}"
+        for a, b, where in _imports(_modules())
+        if _inside(b, "videoclip.book") and not _inside(a, "videoclip.book")
+    ]
     assert not bad, "the book's code is imported from below it:\n" + "\n".join(bad)
 
 
 def test_the_library_never_imports_the_simulator():
-    bad = [f"{where}: {a} imports {b}" for a, b, where in _imports(_modules())
-           if _inside(b, "videoclip.sim") and not _inside(a, "videoclip.sim")
-           and not _inside(a, "videoclip.book") and a not in SIM_ALLOWED]
+    bad = [
+        f"{where}: {a} imports {b}"
+        for a, b, where in _imports(_modules())
+        if _inside(b, "videoclip.sim")
+        and not _inside(a, "videoclip.sim")
+        and not _inside(a, "videoclip.book")
+        and a not in SIM_ALLOWED
+    ]
     assert not bad, "the library imports the simulated world:\n" + "\n".join(bad)
 
 
@@ -106,6 +121,28 @@ def test_the_checker_sees_a_violation(tmp_path):
     (fake / "book").mkdir(parents=True)
     for name in ("__init__.py", "book/__init__.py", "book/stats.py"):
         (fake / name).write_text("")
-    (fake / "model.py").write_text("import os\n\n\ndef f():\n    from videoclip.book import stats\n")
+    (fake / "model.py").write_text(
+        "import os\n\n\ndef f():\n    from videoclip.book import stats\n"
+    )
     edges = _imports(_modules(fake))
     assert ("videoclip.model", "videoclip.book.stats", "videoclip/model.py:5") in edges
+
+
+def test_no_test_module_imports_another():
+    """Tests share fixtures through conftest.py and helpers through helpers.py, never each other."""
+    bad = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            bad += [
+                f"{path.name}:{node.lineno}: imports {n}"
+                for n in names
+                if n.split(".")[0].startswith("test_")
+            ]
+    assert not bad, "\n".join(bad)

@@ -13,13 +13,12 @@ from videoclip.data.features import open_feature_store
 from videoclip.evaluation import evaluate_retrieval, evaluate_videoqa
 from videoclip.evaluation.didemo import moment_iou
 from videoclip.sim.levels import OracleModel, RandomModel, chance_levels, oracle_levels
-from videoclip.sim.world import simulate
 from videoclip.text import text_concepts
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate(tmp_path_factory.mktemp("w") / "root", preset="smoke", seed=3)
+@pytest.fixture(scope="session")
+def world(smoke_world: Path) -> Path:
+    return smoke_world
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from videoclip.retrieval import (
     group_stats,
     random_groups,
 )
-from videoclip.sim.world import simulate
 
 
 def _blobs(num_classes: int, per_class: int, dim: int = 16, spread: float = 0.3, seed: int = 0):
@@ -203,8 +202,8 @@ class StubModel(torch.nn.Module):
 
 
 @pytest.fixture(scope="module")
-def smoke_data(tmp_path_factory):
-    root = simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=1)
+def smoke_data(smoke_world, tmp_path_factory):
+    root = smoke_world
     vocab = tmp_path_factory.mktemp("tok") / "vocab.txt"
     words = sorted(
         {

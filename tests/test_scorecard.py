@@ -18,6 +18,7 @@ from videoclip.book.ablations import (
     lag_gains,
     overrides_of,
     paired_differences,
+    plan_runs,
     retrieval_log,
     summarize_runs,
     training_outcome,
@@ -316,3 +317,13 @@ def test_embedding_spread_is_zero_for_a_collapsed_model_only(tmp_path):
     preset = Path(__file__).resolve().parent.parent / "params/pretrain/smoke.yaml"
     start = initial_spread(world, preset=preset, row=FULL, num_pairs=16)
     assert start["video"] > 0.01 and start["text"] > 0.01
+
+
+def test_plan_runs_trains_a_run_both_tables_need_once(tmp_path):
+    main, other = tmp_path / "main", tmp_path / "lag2"
+    jobs = plan_runs(main, "toy", [0, 1], sweep_worlds={1.0: main, 2.0: other}, sweep_preset="toy")
+    assert len(jobs) == len(ABLATIONS) * 2 + 2 * 2  # the default world's sweep runs are Table 7's
+    assert jobs[main, "toy", "w/o retrieval", 1] == [("main", None), ("sweep", (1.0, "overlap"))]
+    assert jobs[other, "toy", "w/o retrieval and overlap", 0] == [("sweep", (2.0, "exact"))]
+    other_preset = plan_runs(main, "toy", [0], sweep_worlds={1.0: main}, sweep_preset="smoke")
+    assert len(other_preset) == len(ABLATIONS) + 2

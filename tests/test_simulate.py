@@ -35,9 +35,9 @@ from videoclip.text import concepts_of, stem
 BENCH_DIRS = ("youcook2", "msrvtt", "didemo", "coin", "crosstask")
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate(tmp_path_factory.mktemp("w") / "root", preset="smoke", seed=3)
+@pytest.fixture(scope="session")
+def world(smoke_world: Path) -> Path:
+    return smoke_world
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -45,11 +45,13 @@ def _digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_same_seed_same_bytes_other_seed_differs(world: Path, tmp_path: Path) -> None:
-    again = simulate(tmp_path / "again", preset="smoke", seed=3)
-    assert _digest(again) == _digest(world)
-    other = simulate(tmp_path / "other", preset="smoke", seed=4)
-    assert _digest(other)["howto100m/caption.json"] != _digest(world)["howto100m/caption.json"]
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
+    # fresh worlds: the session's smoke world gains token caches as other tests train on it
+    first = simulate(tmp_path / "first", preset="smoke", seed=0)
+    again = simulate(tmp_path / "again", preset="smoke", seed=0)
+    assert _digest(again) == _digest(first)
+    other = simulate(tmp_path / "other", preset="smoke", seed=1)
+    assert _digest(other)["howto100m/caption.json"] != _digest(first)["howto100m/caption.json"]
 
 
 def test_refuses_to_overwrite_and_rejects_unknown_knobs(world: Path, tmp_path: Path) -> None:
@@ -178,7 +180,9 @@ def test_unspoken_and_feature_noise_knobs(tmp_path: Path) -> None:
     quiet = simulate(tmp_path / "b", preset="smoke", num_videos=20, unspoken_prob=1.0)
     with np.load(loud / "world_truth.npz") as a, np.load(quiet / "world_truth.npz") as b:
         assert np.isnan(b["pretrain_step_onset"]).all()
-        assert np.isnan(a["pretrain_step_onset"]).mean() < 0.05
+        onsets = a["pretrain_step_onset"]
+    dropped = json.loads((loud / "world.json").read_text())["narration"]["dropped_step_utterances"]
+    assert np.isnan(onsets).sum() <= dropped + 0.05 * len(onsets)  # only the v2 text guard silences steps
     clean = simulate(tmp_path / "c", preset="smoke", num_videos=20, feature_noise=0.0)
     noisy = simulate(tmp_path / "d", preset="smoke", num_videos=20, feature_noise=3.0)
 

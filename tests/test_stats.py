@@ -11,6 +11,7 @@ from videoclip.book.stats import (
     bootstrap_ci,
     bootstrap_difference,
     group_pair_stats,
+    interval_side,
     neighbour_precision,
     pca,
 )
@@ -147,3 +148,12 @@ def test_pca_matches_the_covariance_eigenvectors():
     assert again[::-1] == pytest.approx(coords)
     with pytest.raises(ValueError, match="num_components"):
         pca(vectors, 6)
+
+
+def test_interval_side():
+    assert interval_side(0.5, 2.0) == "above"
+    assert interval_side(-2.0, -0.1) == "below"
+    assert interval_side(-1.0, 1.0) == "includes"
+    assert interval_side(0.0, 1.0) == "includes"  # touching the reference does not exclude it
+    assert interval_side(3.0, 4.0, ref=5.0) == "below"
+    assert interval_side(float("nan"), float("nan")) == "none"

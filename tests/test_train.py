@@ -1,7 +1,7 @@
 """Tests of videoclip.train: config, the loop, checkpoints, kill-and-resume, bad input, DDP.
 
-Everything runs on the simulator's smoke world and a tiny random BERT written to tmp_path (no
-MiniLM download or load), with groups of 4 videos x 2 clips.
+Everything runs on the session's smoke world and tiny random BERT (``smoke_world``,
+``tiny_backbone`` in conftest.py; no MiniLM download or load), with groups of 4 videos x 2 clips.
 """
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import socket
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -20,82 +18,12 @@ import safetensors.torch
 import torch
 import torch.multiprocessing as mp
 import yaml
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from helpers import tiny_config
 
-from videoclip import train
+from videoclip import loss as losses
 from videoclip.cli import main
 from videoclip.model import VideoCLIP
-from videoclip.sim.world import simulate
-from videoclip.train import ConfigError, PretrainConfig, pretrain
-
-
-def write_tiny_backbone(directory: Path, captions_path: Path) -> Path:
-    """A random 2-layer, 16-d BERT whose vocabulary is the world's caption words."""
-    captions = json.loads(captions_path.read_text())
-    words = Counter(
-        w
-        for video in captions.values()
-        for text in video["text"]
-        for w in re.findall(r"\w+|[^\w\s]", text.lower())
-    )
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]
-    directory.mkdir(parents=True)
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(directory / "vocab.txt"), do_lower_case=True).save_pretrained(
-        directory
-    )
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=80,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    )
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(directory)
-    return directory
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    return simulate(tmp_path_factory.mktemp("world") / "root", preset="smoke", seed=0)
-
-
-@pytest.fixture(scope="module")
-def backbone(world, tmp_path_factory) -> Path:
-    return write_tiny_backbone(
-        tmp_path_factory.mktemp("bb") / "tiny-bert", world / "howto100m" / "caption.json"
-    )
-
-
-def tiny_config(world: Path, backbone: Path, run_dir: Path, **overrides) -> dict:
-    """59 train videos -> 14 groups of 4 per epoch (8 pairs a step)."""
-    values = {
-        "backbone": str(backbone),
-        "num_video_layers": 1,
-        "data_dir": str(world),
-        "num_video_per_batch": 4,
-        "clip_per_video": 2,
-        "num_epochs": 2,
-        "warmup_steps": 3,
-        "total_steps": 0,
-        "lr": 1e-3,
-        "num_neighbours": 8,
-        "retrieval_clips": 2,
-        "embed_batch_size": 16,
-        "checkpoint_every": 4,
-        "run_dir": str(run_dir),
-        "progress": False,
-    }
-    values.update(overrides)
-    return values
-
-
-def read_log(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+from videoclip.train import ConfigError, PretrainConfig, RunLog, pretrain, read_log
 
 
 def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -162,8 +90,8 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 # ---------------------------------------------------------------------------------- the loop
 
 
-def test_pretrain_logs_every_step_and_retrieval_every_epoch(world, backbone, tmp_path):
-    run_dir = pretrain(tiny_config(world, backbone, tmp_path / "run"))
+def test_pretrain_logs_every_step_and_retrieval_every_epoch(smoke_world, tiny_backbone, tmp_path):
+    run_dir = pretrain(tiny_config(smoke_world, tiny_backbone, tmp_path / "run"))
     log = read_log(run_dir)
     start = log[0]
     assert start["type"] == "start" and start["steps_per_epoch"] == 14 and start["num_videos"] == 59
@@ -191,10 +119,10 @@ def test_pretrain_logs_every_step_and_retrieval_every_epoch(world, backbone, tmp
     assert (run_dir / "checkpoints" / "latest").read_text() == "step-00000028"
 
 
-def test_kill_mid_epoch_and_resume_gives_bit_identical_weights(world, backbone, tmp_path):
-    reference = pretrain(tiny_config(world, backbone, tmp_path / "ref"))
+def test_kill_mid_epoch_and_resume_gives_bit_identical_weights(smoke_world, tiny_backbone, tmp_path):
+    reference = pretrain(tiny_config(smoke_world, tiny_backbone, tmp_path / "ref"))
     # killed after global step 18 (epoch 1, step 4 of 14); the last checkpoint is step 16
-    killed = tiny_config(world, backbone, tmp_path / "killed", stop_after_steps=18)
+    killed = tiny_config(smoke_world, tiny_backbone, tmp_path / "killed", stop_after_steps=18)
     run_dir = pretrain(killed)
     assert not (run_dir / "final").exists()
     assert (run_dir / "checkpoints" / "latest").read_text() == "step-00000016"
@@ -212,8 +140,8 @@ def test_kill_mid_epoch_and_resume_gives_bit_identical_weights(world, backbone, 
     assert [r["type"] for r in read_log(run_dir)].count("retrieval") == 2
 
 
-def test_resume_with_another_config_is_an_error_and_changes_nothing(world, backbone, tmp_path):
-    values = tiny_config(world, backbone, tmp_path / "run", stop_after_steps=5)
+def test_resume_with_another_config_is_an_error_and_changes_nothing(smoke_world, tiny_backbone, tmp_path):
+    values = tiny_config(smoke_world, tiny_backbone, tmp_path / "run", stop_after_steps=5)
     run_dir = pretrain(values)
     before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     with pytest.raises(ConfigError, match=r"lr: checkpoint 0.001 vs now 0.002"):
@@ -224,30 +152,30 @@ def test_resume_with_another_config_is_an_error_and_changes_nothing(world, backb
 
 
 def test_nan_loss_is_a_clear_error_and_keeps_the_last_checkpoint(
-    world, backbone, tmp_path, monkeypatch
+    smoke_world, tiny_backbone, tmp_path, monkeypatch
 ):
     calls = {"n": 0}
-    real_loss = train.contrastive_loss
+    real_loss = losses.contrastive_loss
 
     def loss_going_nan(video_emb, text_emb):
         calls["n"] += video_emb.requires_grad  # the training loss, not the logged chance level
         loss = real_loss(video_emb, text_emb)
         return loss * float("nan") if calls["n"] == 6 else loss
 
-    monkeypatch.setattr(train, "contrastive_loss", loss_going_nan)
+    monkeypatch.setattr(losses, "contrastive_loss", loss_going_nan)
     run_dir = tmp_path / "run"
     with pytest.raises(
         FloatingPointError, match=r"loss is nan at epoch 0, step 5 \(global step 6\)"
     ):
-        pretrain(tiny_config(world, backbone, run_dir))
+        pretrain(tiny_config(smoke_world, tiny_backbone, run_dir))
     assert (run_dir / "checkpoints" / "latest").read_text() == "step-00000004"
     assert not (run_dir / "final").exists()
     assert max(r["global_step"] for r in read_log(run_dir) if r["type"] == "step") == 5
 
 
-def test_too_few_videos_for_a_group_is_a_clear_error(world, backbone, tmp_path):
+def test_too_few_videos_for_a_group_is_a_clear_error(smoke_world, tiny_backbone, tmp_path):
     with pytest.raises(ValueError, match="3 usable training videos are too few for one group of 4"):
-        pretrain(tiny_config(world, backbone, tmp_path / "run", max_videos=3))
+        pretrain(tiny_config(smoke_world, tiny_backbone, tmp_path / "run", max_videos=3))
 
 
 @pytest.mark.parametrize(
@@ -256,12 +184,12 @@ def test_too_few_videos_for_a_group_is_a_clear_error(world, backbone, tmp_path):
         {"grouping": "random"},
         {"grouping": "nearest"},
         {"first_32s": True},
-        {"sampler": "milnce"},
+        {"sampler": "milnce", "loss": "mil_nce"},
     ],
 )
-def test_ablation_variants_run(world, backbone, tmp_path, overrides):
+def test_ablation_variants_run(smoke_world, tiny_backbone, tmp_path, overrides):
     run_dir = pretrain(
-        tiny_config(world, backbone, tmp_path / "run", stop_after_steps=2, **overrides)
+        tiny_config(smoke_world, tiny_backbone, tmp_path / "run", stop_after_steps=2, **overrides)
     )
     log = read_log(run_dir)
     retrieval = next(r for r in log if r["type"] == "retrieval")
@@ -273,21 +201,30 @@ def test_ablation_variants_run(world, backbone, tmp_path, overrides):
         assert steps[0]["chance_loss"] == pytest.approx(2 * math.log(8))
 
 
-def test_clustered_groups_share_tasks_more_than_random_groups(world, backbone, tmp_path):
+def test_the_loss_is_named_and_must_match_the_sampler():
+    assert PretrainConfig.from_dict({}).optim.loss == "contrastive"
+    for bad in ({"sampler": "milnce"}, {"loss": "mil_nce"}):
+        with pytest.raises(ConfigError, match="MIL-NCE loss scores the bags"):
+            PretrainConfig.from_dict(bad)
+    with pytest.raises(ConfigError, match="loss"):
+        PretrainConfig.from_dict({"loss": "hinge"})
+
+
+def test_clustered_groups_share_tasks_more_than_random_groups(smoke_world, tiny_backbone, tmp_path):
     """The retrieval stage runs on the untrained model here; even so the groups come out harder
     than random ones on the simulated world (videos of one task share scenes and objects)."""
     run_dir = pretrain(
         tiny_config(
-            world, backbone, tmp_path / "run", stop_after_steps=1, num_epochs=1, retrieval_clips=4
+            smoke_world, tiny_backbone, tmp_path / "run", stop_after_steps=1, num_epochs=1, retrieval_clips=4
         )
     )
     stats = next(r for r in read_log(run_dir) if r["type"] == "retrieval")
     assert stats["same_task_share"] > stats["random_groups_same_task_share"]
 
 
-def test_command_line(world, backbone, tmp_path, capsys):
+def test_command_line(smoke_world, tiny_backbone, tmp_path, capsys):
     preset = tmp_path / "tiny.yaml"
-    preset.write_text(yaml.safe_dump(tiny_config(world, backbone, tmp_path / "run")))
+    preset.write_text(yaml.safe_dump(tiny_config(smoke_world, tiny_backbone, tmp_path / "run")))
     assert main(["pretrain", "--preset", str(preset), "--num_epochs", "1", "--stop_after_steps=3"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "run")
     assert main(["pretrain", "--preset", str(preset), "--num_epochs", "1", "--resume"]) == 0
@@ -320,8 +257,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_on_cpu_with_gloo(world, backbone, tmp_path):
-    values = tiny_config(world, backbone, tmp_path / "run", num_epochs=1, checkpoint_every=0)
+def test_ddp_two_processes_on_cpu_with_gloo(smoke_world, tiny_backbone, tmp_path):
+    values = tiny_config(smoke_world, tiny_backbone, tmp_path / "run", num_epochs=1, checkpoint_every=0)
     mp.spawn(_ddp_worker, args=(2, _free_port(), values), nprocs=2, join=True)
     log = read_log(tmp_path / "run")
     assert log[0]["world_size"] == 2 and log[0]["steps_per_epoch"] == 7
@@ -334,3 +271,17 @@ def test_ddp_two_processes_on_cpu_with_gloo(world, backbone, tmp_path):
     )
     assert state["world_size"] == 2 and len(state["rng"]) == 2
     VideoCLIP.from_pretrained(tmp_path / "run" / "final")
+
+
+def test_run_log_splits_the_records_by_type(tmp_path):
+    records = [{"type": "start", "world_size": 2, "config": {"data": {"num_video_per_batch": 4,
+                                                                      "clip_per_video": 3}}},
+               {"type": "retrieval", "epoch": 0}, {"type": "step", "loss": 1.0},
+               {"type": "step", "loss": 0.5}, {"type": "done"}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    log = RunLog.read(tmp_path)
+    assert log.start is log.records[0] and log.pairs_per_step == 24
+    assert [r["loss"] for r in log.steps] == [1.0, 0.5] and log.retrieval == [records[1]]
+    (tmp_path / "log.jsonl").write_text(json.dumps({"type": "step"}) + "\n")
+    with pytest.raises(ValueError, match="no start record"):
+        _ = RunLog.read(tmp_path).start

@@ -88,3 +88,9 @@ def test_run_costs_add_up_the_logged_steps_and_retrieval_stages(tmp_path):
     (run / "log.jsonl").write_text(json.dumps({"type": "step", "pairs_per_s": 1.0}) + "\n")
     with pytest.raises(ValueError, match="no start record"):
         workspace.run_costs(tmp_path)
+
+
+def test_presets_are_named():
+    assert workspace.preset_path("toy") == workspace.PRESET_DIR / "toy.yaml"
+    with pytest.raises(FileNotFoundError, match="name one of .*toy"):
+        workspace.preset_path("tyo")

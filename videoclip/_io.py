@@ -75,8 +75,13 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2,
-                      default: Callable[[Any], Any] | None = None) -> Path:
+def atomic_write_json(
+    path: str | os.PathLike,
+    obj: Any,
+    *,
+    indent: int | None = 2,
+    default: Callable[[Any], Any] | None = None,
+) -> Path:
     """``json.dumps(obj)`` to ``path`` atomically (see :func:`atomic_write`)."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, default=default))
 

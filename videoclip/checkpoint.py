@@ -21,7 +21,7 @@ import torch
 
 MMPT_PREFIX = "mmmodel."
 
-# Released key prefix (SPEC §2) -> our module prefix (videoclip.model.VideoCLIP).
+# Released key prefix (design §2) -> our module prefix (videoclip.model.VideoCLIP).
 _KEY_MAP = (
     ("mmmodel.video_encoder.videomlp.", "video_mlp."),
     ("mmmodel.video_encoder.bert.embeddings.", "video_encoder.embeddings."),
@@ -30,7 +30,7 @@ _KEY_MAP = (
     ("mmmodel.text_encoder.embeddings.", "text_encoder.embeddings."),
     ("mmmodel.text_encoder.encoder.", "text_encoder.encoder."),
 )
-# Dropped on purpose: the unused poolers (SPEC §1) and the position_ids buffers.
+# Dropped on purpose: the unused poolers (design §1) and the position_ids buffers.
 _DROPPED = re.compile(
     r"^mmmodel\.(video_encoder\.bert|text_encoder)\.(pooler\..*|embeddings\.position_ids)$"
 )
@@ -99,7 +99,7 @@ def read_mmpt_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False)
 def convert_mmpt_state_dict(
     checkpoint: Mapping[str, Any], *, source: str = "checkpoint"
 ) -> MMPTWeights:
-    """Rename the released VideoCLIP weights to our layout (SPEC §2), strictly.
+    """Rename the released VideoCLIP weights to our layout (design §2), strictly.
 
     Every key under ``checkpoint["model"]`` must map to one of our modules or be one of the
     keys dropped on purpose (the two poolers and the ``position_ids`` buffers); anything
@@ -128,7 +128,7 @@ def convert_mmpt_state_dict(
         prefixes = sorted({".".join(key.split(".")[:2]) for key in released})
         raise CheckpointError(
             f"{source}: not a VideoCLIP (MMFusionSeparate) checkpoint: expected "
-            f"'{_MLP_WEIGHT}' and the keys of SPEC §2; found key prefixes {prefixes[:20]}"
+            f"'{_MLP_WEIGHT}' and the keys of design §2; found key prefixes {prefixes[:20]}"
         )
     state_dict: dict[str, torch.Tensor] = {}
     dropped: list[str] = []

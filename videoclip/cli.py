@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +24,11 @@ from typing import Any
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     from videoclip.sim.config import PRESETS
 
-    p = sub.add_parser("simulate", help="write a simulated data root (features + captions + all benchmarks)",
-                       description="Write a simulated data root in the benchmarks' official formats.")
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated data root (features + captions + all benchmarks)",
+        description="Write a simulated data root in the benchmarks' official formats.",
+    )
     p.add_argument("--out", required=True, help="data root to write")
     p.add_argument("--preset", default="toy", choices=sorted(PRESETS))
     p.add_argument("--seed", type=int, default=0)
@@ -37,8 +41,9 @@ def _simulate(args: argparse.Namespace) -> int:
     from videoclip.sim.world import simulate
 
     overrides = {} if args.num_videos is None else {"num_videos": args.num_videos}
-    path = simulate(args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data,
-                    **overrides)
+    path = simulate(
+        args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data, **overrides
+    )
     sizes = json.loads((path / "world.json").read_text())["sizes"]
     print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     return 0
@@ -49,9 +54,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _add_pretrain(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "pretrain", help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
+        "pretrain",
+        help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
         description="VideoCLIP pre-training. Any config field can be overridden: --key value or "
-                    "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.")
+        "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.",
+    )
     p.add_argument("--preset", help="YAML preset (flat parameters or sections)")
     p.add_argument("--resume", action="store_true", help="continue the run in run_dir")
     p.set_defaults(handler=_pretrain, takes_overrides=True)
@@ -68,7 +75,9 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     while i < len(items):
         item = items[i]
         if not item.startswith("--"):
-            raise ConfigError(f"unexpected argument {item!r}; overrides are --key value or --key=value")
+            raise ConfigError(
+                f"unexpected argument {item!r}; overrides are --key value or --key=value"
+            )
         if "=" in item:
             key, text = item[2:].split("=", 1)
             i += 1
@@ -87,8 +96,11 @@ def _pretrain(args: argparse.Namespace) -> int:
     overrides = _parse_overrides(args.overrides)
     if args.resume:
         overrides["resume"] = True
-    cfg = (PretrainConfig.from_yaml(args.preset, overrides) if args.preset
-           else PretrainConfig.from_dict(overrides, source="command line"))
+    cfg = (
+        PretrainConfig.from_yaml(args.preset, overrides)
+        if args.preset
+        else PretrainConfig.from_dict(overrides, source="command line")
+    )
     print(pretrain(cfg))
     return 0
 
@@ -98,17 +110,28 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="zero-shot evaluation of a model on one benchmark",
+        "evaluate",
+        help="zero-shot evaluation of a model on one benchmark",
         description="Zero-shot evaluation of a saved model (a save_pretrained directory, e.g. a run's "
-                    "final/) or of the released MMPT checkpoint on one benchmark of a data root "
-                    "(layout: book/paper_profile.md). Prints the results as JSON.")
-    p.add_argument("task", help="a benchmark: youcook2 | msrvtt | didemo | msrvtt-mc | coin | "
-                                "crosstask (the rows of videoclip/evaluation/registry.py)")
+        "final/) or of the released MMPT checkpoint on one benchmark of a data root "
+        "(layout: book/paper_profile.md). Prints the results as JSON.",
+    )
+    p.add_argument(
+        "task",
+        help="a benchmark: youcook2 | msrvtt | didemo | msrvtt-mc | coin | "
+        "crosstask (the rows of videoclip/evaluation/registry.py)",
+    )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", type=Path, help="a save_pretrained directory")
+    source.add_argument("--model", help="a save_pretrained directory, or milnce (MIL-NCE's S3D "
+                                        "text tower on the features themselves; needs --s3d)")
     source.add_argument("--mmpt-checkpoint", type=Path, help="the released fairseq checkpoint")
-    p.add_argument("--backbone", default="bert-base-uncased",
-                   help="tokenizer/config source for --mmpt-checkpoint")
+    p.add_argument(
+        "--backbone",
+        default="bert-base-uncased",
+        help="tokenizer/config source for --mmpt-checkpoint",
+    )
+    p.add_argument("--s3d", type=Path, help="MIL-NCE's s3d_howto100m.pth (--model milnce)")
+    p.add_argument("--s3d-dict", type=Path, help="MIL-NCE's s3d_dict.npy (--model milnce)")
     p.add_argument("--data-dir", type=Path, required=True, help="the data root")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", type=Path, default=None, help="write results with provenance here")
@@ -120,11 +143,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     from videoclip.model import VideoCLIP
 
     evaluate = benchmark(args.task).evaluate
-    model = (VideoCLIP.from_pretrained(args.model) if args.model is not None
-             else VideoCLIP.from_mmpt_checkpoint(args.mmpt_checkpoint, backbone=args.backbone))
+    if args.model == "milnce":
+        model = _milnce_scorer(args, "--model milnce")
+    elif args.model is not None:
+        model = VideoCLIP.from_pretrained(Path(args.model))
+    else:
+        model = VideoCLIP.from_mmpt_checkpoint(args.mmpt_checkpoint, backbone=args.backbone)
     results, _ = evaluate(model.eval(), args.data_dir, device=args.device, out_path=args.out)
     print(json.dumps(results, indent=2, default=str))
     return 0
+
+
+def _milnce_scorer(args: argparse.Namespace, what: str):
+    """MIL-NCE's text tower and feature pooling (design §12) from ``--s3d`` and ``--s3d-dict``."""
+    from videoclip.video.milnce import MilNCEScorer
+
+    if args.s3d is None or args.s3d_dict is None:
+        raise FileNotFoundError(f"{what} needs --s3d s3d_howto100m.pth and --s3d-dict "
+                                "s3d_dict.npy (MIL-NCE's text tower)")
+    return MilNCEScorer.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict)
 
 
 # ---------------------------------------------------------------------------------- convert
@@ -132,22 +169,31 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "convert", help="the released MMPT checkpoint → save_pretrained directory",
-        description="Convert the released MMPT checkpoint into a save_pretrained directory (design §2).")
+        "convert",
+        help="the released MMPT checkpoint → save_pretrained directory",
+        description="Convert the released MMPT checkpoint into a save_pretrained directory (design §2).",
+    )
     p.add_argument("checkpoint", type=Path, help="the released checkpoint_best.pt")
     p.add_argument("out_dir", type=Path, help="directory to write (safetensors + config.json)")
-    p.add_argument("--backbone", default="bert-base-uncased",
-                   help="tokenizer/config source: a hub name or a local bert-base-uncased directory")
-    p.add_argument("--trust-pickle", action="store_true",
-                   help="allow arbitrary pickled objects in the checkpoint (only for files you trust)")
+    p.add_argument(
+        "--backbone",
+        default="bert-base-uncased",
+        help="tokenizer/config source: a hub name or a local bert-base-uncased directory",
+    )
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow arbitrary pickled objects in the checkpoint (only for files you trust)",
+    )
     p.set_defaults(handler=_convert)
 
 
 def _convert(args: argparse.Namespace) -> int:
     from videoclip.model import VideoCLIP
 
-    model = VideoCLIP.from_mmpt_checkpoint(args.checkpoint, backbone=args.backbone,
-                                           trust_pickle=args.trust_pickle)
+    model = VideoCLIP.from_mmpt_checkpoint(
+        args.checkpoint, backbone=args.backbone, trust_pickle=args.trust_pickle
+    )
     model.save_pretrained(args.out_dir)
     print(f"wrote {args.out_dir}")
     return 0
@@ -184,9 +230,162 @@ def _features(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- extract
+
+
+def _device(requested: str | None) -> str:
+    import torch
+
+    if requested:
+        return requested
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "extract", help="S3D features (one <video_id>.npy per video) from raw videos",
+        description="MMPT's S3D feature recipe (30 fps, 224², one L2-normalised 512-d vector per "
+                    "second, float16). Resumable: videos with features are skipped. Under "
+                    "torchrun each rank takes its share (RANK/WORLD_SIZE).")
+    p.add_argument("inputs", nargs="+", help="video files or folders of videos (recursive)")
+    p.add_argument("--s3d", required=True, type=Path, help="MIL-NCE's s3d_howto100m.pth")
+    p.add_argument("--s3d-dict", required=True, type=Path, help="MIL-NCE's s3d_dict.npy")
+    p.add_argument("--out", required=True, type=Path, help="feature folder")
+    p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                   help="decoding processes (0: decode in this process)")
+    p.add_argument("--batch-size", type=int, default=16, help="30-frame chunks per S3D call")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--size", type=int, default=224,
+                   help="frame size (the recipe's 224; smaller only for tests and demos)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder extract did not make, re-extracting every video")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_extract)
+
+
+def _extract(args: argparse.Namespace) -> int:
+    import torch
+
+    from videoclip.video.extract import (
+        extract_videos,
+        list_videos,
+        prepare_out_dir,
+        weights_digest,
+        write_failures,
+    )
+    from videoclip.video.s3d import S3D
+
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    device = _device(args.device)
+    if device == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        # the decoding processes need their cores: oversubscribed torch threads run S3D ~20x slower
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - args.workers))
+    videos = list_videos(args.inputs)[rank::world]
+    s3d = S3D.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict).to(device)
+    prepare_out_dir(args.out, weights_digest=weights_digest(args.s3d), overwrite=args.overwrite,
+                    size=args.size)
+    report = extract_videos(s3d, videos, args.out, workers=args.workers, size=args.size,
+                            batch_size=args.batch_size, redo=args.overwrite,
+                            progress=not args.no_progress)
+    failures = write_failures(args.out, report, rank=rank, world_size=world)
+    prefix = f"rank {rank}/{world}: " if world > 1 else ""
+    print(f"{prefix}{report.summary()}")
+    for reason in report.failed.values():
+        print(f"  failed: {reason}", file=sys.stderr)
+    if failures is not None:
+        print(f"{prefix}failures listed in {failures}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+# ------------------------------------------------------------------------------------- index
+
+
+def _add_index(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "index", help="embed 32-s windows of every video into a FAISS moment index",
+        description="Sliding windows (32 s, stride 16 s) of each video's features, embedded by "
+                    "VideoCLIP's video tower (--model DIR, a save_pretrained folder) or, with "
+                    "--model milnce, the mean of the S3D vectors themselves.")
+    p.add_argument("features", type=Path, help="feature folder (extract's --out) or packed store")
+    p.add_argument("--model", required=True, help="a save_pretrained folder, or milnce")
+    p.add_argument("--out", required=True, type=Path, help="index folder to write")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index folder")
+    p.set_defaults(handler=_index)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from videoclip.data.features import open_feature_store
+    from videoclip.model import VideoCLIP
+    from videoclip.video.index import MomentIndex, check_out_dir, mean_embedding, tower_embedding
+
+    check_out_dir(args.out, overwrite=args.overwrite)  # before the work, not after
+    store = open_feature_store(args.features)
+    if args.model == "milnce":
+        embed, model_name = mean_embedding, "milnce"
+    else:
+        model_dir = Path(args.model).resolve()  # search reloads it from any folder
+        model = VideoCLIP.from_pretrained(model_dir).eval().to(_device(args.device))
+        embed, model_name = tower_embedding(model), str(model_dir)
+    index = MomentIndex.build(store, embed, model=model_name, batch_size=args.batch_size,
+                              progress=True)
+    index.save(args.out, overwrite=args.overwrite)
+    print(f"indexed {len(index)} moments of {len(store)} videos ({index.dim}-d, {model_name}) "
+          f"into {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ search
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search", help="the best moments of an index for a text query",
+        description="Ranked moments (video, start s, end s, score) for a text query, embedded "
+                    "by the index's model: VideoCLIP's text tower, or MIL-NCE's (--s3d and "
+                    "--s3d-dict needed) for an index built with --model milnce.")
+    p.add_argument("index", type=Path, help="index folder (index's --out)")
+    p.add_argument("query", help="the text to search for")
+    p.add_argument("-k", type=int, default=10, help="moments to return")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--model", default=None, type=Path,
+                   help="the model folder (default: the one the index was built with)")
+    p.add_argument("--s3d", type=Path, help="MIL-NCE's s3d_howto100m.pth (milnce indexes)")
+    p.add_argument("--s3d-dict", type=Path, help="MIL-NCE's s3d_dict.npy (milnce indexes)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.set_defaults(handler=_search)
+
+
+def _search(args: argparse.Namespace) -> int:
+    import torch
+
+    from videoclip.video.index import MomentIndex, format_moments
+
+    index = MomentIndex.load(args.index)
+    if index.model == "milnce":
+        model = _milnce_scorer(args, f"{args.index} (a milnce index)")
+    else:
+        from videoclip.model import VideoCLIP
+
+        model = VideoCLIP.from_pretrained(args.model or Path(index.model))
+    model = model.eval().to(_device(args.device))
+    with torch.inference_mode():
+        query = model.encode_texts([args.query]).float().cpu().numpy()[0]
+    hits = index.search(query, args.k)
+    if args.json:
+        print(json.dumps([m._asdict() for m in hits], indent=1))
+    else:
+        print(format_moments(hits))
+    return 0
+
+
 # ---------------------------------------------------------------------------------- main
 
-SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_evaluate, _add_convert, _add_features)
+SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_evaluate, _add_convert, _add_features,
+               _add_extract, _add_index, _add_search)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _is_user_error(err: BaseException) -> bool:
     """An error the package raises on purpose: one of its own classes, or a missing/existing file."""
-    return (type(err).__module__.startswith("videoclip")
-            or isinstance(err, (FileNotFoundError, FileExistsError)))
+    return type(err).__module__.startswith("videoclip") or isinstance(
+        err, (FileNotFoundError, FileExistsError)
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Training losses: VideoCLIP's symmetric contrastive loss and the MIL-NCE ablation.
 
 Both are small pure functions of the pooled embeddings; ``tests/test_loss.py`` checks them
-against naive per-row loops.
+against naive per-row loops. A pre-training config chooses one by name (:data:`LOSSES`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _check_pair(video_emb: torch.Tensor, text_emb: torch.Tensor) -> None:
 def contrastive_loss(
     video_emb: torch.Tensor, text_emb: torch.Tensor, *, temperature: float = 1.0
 ) -> torch.Tensor:
-    """Symmetric InfoNCE over the in-batch video-text logit matrix (SPEC §1, Paper: §3.2).
+    """Symmetric InfoNCE over the in-batch video-text logit matrix (design §1, Paper: §3.2).
 
     ``logits_v2t = video_emb @ text_emb.T / temperature``; pair ``i`` is the positive of row
     ``i`` and the other ``B - 1`` pairs of the batch are its negatives. The loss is the
@@ -61,7 +61,7 @@ def mil_nce_loss(
 ) -> torch.Tensor:
     """MIL-NCE (Miech et al., CVPR 2020, Eq. 1) with a bag of positive texts per video clip.
 
-    VideoCLIP's "MIL-NCE clips and loss" ablation (Paper: Table 7; SPEC §4). With scores
+    VideoCLIP's "MIL-NCE clips and loss" ablation (Paper: Table 7; design §4). With scores
     ``s[i, j] = video_emb[i] · text_emb[j] / temperature`` and the bag of clip ``i``,
     ``P_i = {j : bag[j] == i}``, the loss of clip ``i`` is::
 
@@ -111,3 +111,11 @@ def mil_nce_loss(
         log_col.unsqueeze(0).masked_fill(~positives, very_negative), dim=1
     )  # all clips against the texts of P_i
     return (torch.logaddexp(log_row, log_cols_of_bag) - log_pos).mean()
+
+
+#: The losses a pre-training config names (its ``loss`` key): name -> ``loss(video_emb, text_emb,
+#: batch)``. ``mil_nce`` reads the batch's bags, so it needs the ``milnce`` clip sampler.
+LOSSES = {
+    "contrastive": lambda video_emb, text_emb, batch: contrastive_loss(video_emb, text_emb),
+    "mil_nce": lambda video_emb, text_emb, batch: mil_nce_loss(video_emb, text_emb, batch.bag),
+}

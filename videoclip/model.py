@@ -1,7 +1,7 @@
 """VideoCLIP: a video tower and a text tower, both Hugging Face ``BertModel`` encoders.
 
-Follows the authors' code (fairseq ``examples/MMPT``, ``MMFusionSeparate``) as SPEC §1
-describes it, so that the released checkpoint (SPEC §2) scores the same:
+Follows the authors' code (fairseq ``examples/MMPT``, ``MMFusionSeparate``) as design §1
+describes it, so that the released checkpoint (design §2) scores the same:
 
 * video: S3D features ``(B, T ≤ 32, 512)`` → :class:`VideoMLP` → ``[CLS] v1..vT [SEP]`` into
   the video tower (the first ``num_video_layers`` layers of the backbone);
@@ -36,12 +36,12 @@ from videoclip.checkpoint import (
     read_mmpt_checkpoint,
 )
 
-# The video MLP's LayerNorm is torch's default (1e-5), not BERT's 1e-12 (SPEC §1).
+# The video MLP's LayerNorm is torch's default (1e-5), not BERT's 1e-12 (design §1).
 VIDEO_MLP_LAYER_NORM_EPS = 1e-5
 # Rows whose L2 norm is further than this from 1 trigger FeatureNormWarning (float16 storage
 # alone moves norms by ~1e-3).
 FEATURE_NORM_TOLERANCE = 1e-2
-# Length buckets of fewer rows save little and cost a pass of every kernel (issue 9).
+# Length buckets of fewer rows save little and cost a pass of every kernel (bench/RESULTS.md).
 MIN_BUCKET_ROWS = 16
 # The BertConfig fields that define a tower; config.json keeps only these.
 _BERT_FIELDS = (
@@ -66,7 +66,7 @@ TOKENIZER_DIR = "tokenizer"
 
 
 class FeatureNormWarning(UserWarning):
-    """Video features whose rows are not unit-norm (SPEC §3 expects L2-normalised S3D rows)."""
+    """Video features whose rows are not unit-norm (design §3 expects L2-normalised S3D rows)."""
 
 
 @dataclass
@@ -77,13 +77,13 @@ class ModelConfig:
         bert: the backbone's ``BertConfig`` fields (``_BERT_FIELDS``); its
             ``num_hidden_layers`` is the backbone's, the towers use the two counts below.
         backbone: the name the model was built from (provenance only).
-        num_video_layers: video tower layers (6, SPEC §1; equals ``num_text_layers`` when shared).
+        num_video_layers: video tower layers (6, design §1; equals ``num_text_layers`` when shared).
         num_text_layers: text tower layers (all of the backbone's, 12 for BERT-base).
         video_dim: input feature size (512, S3D).
         max_video_len: video slots (32; the ``[SEP]`` sits at position ``max_video_len + 1``).
         max_text_tokens: text tokens between ``[CLS]`` and ``[SEP]`` (61).
         shared_towers: one tower for both modalities (Paper Table 7, "shared").
-        pooling: ``"mean"`` (SPEC §1) or ``"cls"`` (Paper Table 7 ablation).
+        pooling: ``"mean"`` (design §1) or ``"cls"`` (Paper Table 7 ablation).
         attn_implementation: ``"eager"`` or ``"sdpa"`` (``transformers`` attention kernel).
         cls_token_id, sep_token_id, pad_token_id: the tokenizer's special ids.
     """
@@ -155,7 +155,7 @@ class ModelConfig:
 
 
 class VideoMLP(nn.Module):
-    """Video token MLP (SPEC §1): Linear → GELU (erf) → LayerNorm (eps 1e-5) → Linear.
+    """Video token MLP (design §1): Linear → GELU (erf) → LayerNorm (eps 1e-5) → Linear.
 
     Shapes: ``(..., video_dim)`` → ``(..., hidden_size)``. Parameter names follow the original
     (``linear1``, ``LayerNorm``, ``linear2``). Initialised as BERT initialises new weights
@@ -177,7 +177,7 @@ class VideoMLP(nn.Module):
 
 
 class VideoCLIP(nn.Module):
-    """The VideoCLIP dual encoder (SPEC §1; Paper: §3).
+    """The VideoCLIP dual encoder (design §1; Paper: §3).
 
     Build it with :meth:`from_backbone` (training), :meth:`from_mmpt_checkpoint` (the released
     weights) or :meth:`from_pretrained` (a directory written by :meth:`save_pretrained`). The
@@ -186,7 +186,7 @@ class VideoCLIP(nn.Module):
     ``self.length_buckets`` (default 0, off) removes padding work from :meth:`encode_video` and
     :meth:`encode_text`: the rows are sorted by length and encoded in that many buckets, each
     cut to its longest row. The embeddings are the same (padding is masked out; only float
-    rounding of the smaller matrix products differs); the cost falls with the padding (issue 9).
+    rounding of the smaller matrix products differs); the cost falls with the padding (bench/RESULTS.md).
 
     Attributes:
         config: the :class:`ModelConfig`.
@@ -229,7 +229,7 @@ class VideoCLIP(nn.Module):
         num_text_layers: int | None = None,
         attn_implementation: str = "sdpa",
     ) -> VideoCLIP:
-        """Both towers initialised from one BERT-family checkpoint (SPEC §1; Paper: §4.1).
+        """Both towers initialised from one BERT-family checkpoint (design §1; Paper: §4.1).
 
         The video tower keeps the backbone's embeddings and its first ``num_video_layers``
         layers; the text tower its embeddings and its first ``num_text_layers`` layers (all by
@@ -286,7 +286,7 @@ class VideoCLIP(nn.Module):
         trust_pickle: bool = False,
         attn_implementation: str = "sdpa",
     ) -> VideoCLIP:
-        """Load the released fairseq checkpoint (``checkpoint_best.pt``; SPEC §2).
+        """Load the released fairseq checkpoint (``checkpoint_best.pt``; design §2).
 
         Strict: every weight must land in the model (the poolers and ``position_ids`` are the
         only keys dropped on purpose); fp16 weights are upcast to fp32. The number of video and
@@ -386,14 +386,14 @@ class VideoCLIP(nn.Module):
     def video_token_states(
         self, video: torch.Tensor, vmask: torch.Tensor, *, mask_cls: bool
     ) -> torch.Tensor:
-        """Last-layer video states of the T slots (SPEC §1, token-level use).
+        """Last-layer video states of the T slots (design §1, token-level use).
 
         Args:
             video: ``(B, T, video_dim)`` float features, ``T <= max_video_len``; one row per
-                second, L2-normalised (SPEC §3).
+                second, L2-normalised (design §3).
             vmask: ``(B, T)`` bool, True for valid seconds.
             mask_cls: mask the ``[CLS]`` key (attention mask ``[0, vmask, 1]``), the COIN and
-                CrossTask zero-shot variant (SPEC §7); False gives ``[1, vmask, 1]``.
+                CrossTask zero-shot variant (design §7); False gives ``[1, vmask, 1]``.
 
         Returns:
             ``(B, T, D)``. A padded slot (``vmask`` False) holds what the tower computes there
@@ -405,7 +405,7 @@ class VideoCLIP(nn.Module):
         return self._video_hidden(video, vmask, mask_cls=mask_cls)[:, 1:-1]  # (B, T, D)
 
     def encode_video(self, video: torch.Tensor, vmask: torch.Tensor) -> torch.Tensor:
-        """Pooled video embeddings (SPEC §1; Paper: §3.1).
+        """Pooled video embeddings (design §1; Paper: §3.1).
 
         Args:
             video: ``(B, T, video_dim)`` float features, ``T <= max_video_len`` (32).
@@ -424,7 +424,7 @@ class VideoCLIP(nn.Module):
         return self._pool_video(video, vmask, special=special)
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Pooled text embeddings (SPEC §1; Paper: §3.1).
+        """Pooled text embeddings (design §1; Paper: §3.1).
 
         Args:
             input_ids: ``(B, L)`` long, laid out ``[CLS] tokens [SEP] pad...``
@@ -445,7 +445,7 @@ class VideoCLIP(nn.Module):
         return self._pool_text(embeds, attention_mask)
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Lay texts out as ``[CLS] tokens[:61] [SEP]``, padded to the longest (SPEC §1).
+        """Lay texts out as ``[CLS] tokens[:61] [SEP]``, padded to the longest (design §1).
 
         Returns:
             ``input_ids`` ``(N, L)`` long and ``attention_mask`` ``(N, L)`` long, ``L <= 63``.
@@ -588,13 +588,13 @@ class VideoCLIP(nn.Module):
             )
         if video.shape[2] != self.config.video_dim:
             raise ValueError(
-                f"video features must have {self.config.video_dim} dims per second (S3D, SPEC §3); "
+                f"video features must have {self.config.video_dim} dims per second (S3D, design §3); "
                 f"got {video.shape[2]} (shape {tuple(video.shape)})"
             )
         if video.shape[1] > self.config.max_video_len:
             raise ValueError(
                 f"at most {self.config.max_video_len} seconds per clip ([CLS] v1..v"
-                f"{self.config.max_video_len} [SEP], SPEC §1); got T={video.shape[1]}: cut the "
+                f"{self.config.max_video_len} [SEP], design §1); got T={video.shape[1]}: cut the "
                 f"clip (evaluation uses its first {self.config.max_video_len} s) or use windows"
             )
         if tuple(vmask.shape) != tuple(video.shape[:2]):
@@ -631,7 +631,7 @@ class VideoCLIP(nn.Module):
         if input_ids.numel() and not bool((input_ids[:, 0] == self.config.cls_token_id).all()):
             raise ValueError(
                 f"input_ids must start with [CLS] (id {self.config.cls_token_id}) and be laid out "
-                f"[CLS] tokens [SEP] (SPEC §1); use model.tokenize(texts)"
+                f"[CLS] tokens [SEP] (design §1); use model.tokenize(texts)"
             )
         if input_ids.numel() and int(attention_mask.sum(dim=1).min()) < 2:
             raise ValueError("every text row needs at least [CLS] and [SEP] unmasked")
@@ -689,7 +689,7 @@ def _warn_if_not_unit_norm(video: torch.Tensor, vmask: torch.Tensor) -> None:
         warnings.warn(
             f"{num_bad} of {norms.numel()} valid video feature rows are not unit-norm "
             f"(e.g. norm {example:.4g}). VideoCLIP expects S3D features L2-normalised per second "
-            f"(SPEC §3); fix: features / np.linalg.norm(features, axis=-1, keepdims=True) "
+            f"(design §3); fix: features / np.linalg.norm(features, axis=-1, keepdims=True) "
             f"before encoding (scores of unnormalised features are poor).",
             FeatureNormWarning,
             stacklevel=4,

@@ -1,6 +1,6 @@
 """Retrieval-augmented batching: video vectors, a FAISS index, and the epoch's video groups.
 
-Paper: §3.4 (Algorithm 1); SPEC §5. At the start of every epoch each training video is embedded
+Paper: §3.4 (Algorithm 1); design §5. At the start of every epoch each training video is embedded
 (``embed_videos``), the vectors go into a dense index (``VectorRetriever``), and
 ``cluster_groups`` draws N/32 query videos, takes each one's 64 nearest neighbours plus itself
 and keeps a random 32: these clusters are the epoch's groups of videos, so a batch holds videos
@@ -11,13 +11,13 @@ Where this differs from the original code (fairseq ``examples/MMPT``, ``mmpt/mod
 ``mmpt/tasks/retritask.py``, ``mmpt/modules/vectorpool.py``):
 
 * The original searched ``num_cands=64`` results, which include the query itself, so a cluster
-  was the query plus (usually) 63 neighbours. We follow SPEC §5: the query plus its 64 nearest
+  was the query plus (usually) 63 neighbours. We follow design §5: the query plus its 64 nearest
   *other* videos (65 candidates), then keep 32.
 * The original always used an IVF index (512 centroids, L2, nprobe 1, trained on the first
   48 x 512 vectors). ``index="auto"`` here uses exact search up to ``FLAT_MAX_VIDEOS`` videos
   (the same neighbours IVF approximates) and IVF above it.
-* The original built one index per GPU from that GPU's shard of the videos; ``train.py`` builds
-  one global index from the all-gathered vectors by default (SPEC §5, issue 6).
+* The original built one index per GPU from that GPU's shard of the videos; ``videoclip.train``
+  builds one global index from the all-gathered vectors by default (design §5, §11).
 * ``gpu=None`` (the default of ``build_retriever`` and ``cluster_groups``) puts the index on
   GPU 0 when FAISS was built with GPU support (conda's ``faiss-gpu``) and sees a GPU, else it
   stays on the CPU (pip's ``faiss-cpu``); ``gpu=True`` without them is an error. Both find the
@@ -324,7 +324,7 @@ def cluster_groups(
     nprobe: int = 1,
     gpu: bool | None = None,
 ) -> list[np.ndarray]:
-    """The epoch's groups of videos by retrieval. Paper: §3.4, Algorithm 1; SPEC §5.
+    """The epoch's groups of videos by retrieval. Paper: §3.4, Algorithm 1; design §5.
 
     Draws ``N // group_size`` distinct query videos; for each, its ``num_neighbours`` nearest
     other videos plus itself are the candidates, of which ``mode="sample"`` keeps a random
@@ -443,7 +443,7 @@ def embed_videos(
     progress: bool = False,
     bf16: bool | None = None,
 ) -> np.ndarray:
-    """One vector per video for retrieval. Paper: §3.4; SPEC §5 step 1.
+    """One vector per video for retrieval. Paper: §3.4; design §5 step 1.
 
     Per video, ``num_clips`` pairs from the *aligned* sampler (``videoclip.data.samplers``,
     MMPT's ``VariedLenAligner``); per pair (pooled video + pooled text) / 2; the video's vector

@@ -33,13 +33,16 @@ __all__ = [
     "ABLATIONS",
     "COLLAPSE_NATS",
     "FULL",
+    "INVALID_SPREAD",
     "METRICS",
     "embedding_spread",
     "evaluate_run",
     "initial_spread",
+    "invalid_rows",
     "lag_gains",
     "overrides_of",
     "paired_differences",
+    "plan_runs",
     "retrieval_log",
     "summarize_runs",
     "train_and_evaluate",
@@ -50,17 +53,20 @@ __all__ = [
 FULL = "VideoCLIP (full)"
 
 #: Table 7's rows (the names of :data:`videoclip.paper.PAPER_ABLATIONS`) and the flat
-#: pre-training overrides that make each one (Paper: §5.6; SPEC §4–5).
+#: pre-training overrides that make each one (Paper: §5.6; design §4–5).
 ABLATIONS: dict[str, dict[str, Any]] = {
     FULL: {},
     "w/o retrieval": {"grouping": "random"},
     "w/o retrieval and overlap": {"grouping": "random", "sampler": "exact"},
-    "MIL-NCE clips and loss": {"sampler": "milnce"},
+    "MIL-NCE clips and loss": {"sampler": "milnce", "loss": "mil_nce"},
     "shared video/text transformer": {"shared_towers": True},
     "retrieve k": {"grouping": "nearest"},
     "use first 32 sec for retrieval": {"first_32s": True},
     "[CLS] instead of mean pooling": {"pooling": "cls"},
 }
+
+#: The two random-group rows the lag sweep trains on each sweep world, by clip sampler.
+SWEEP_ROWS = {"overlap": "w/o retrieval", "exact": "w/o retrieval and overlap"}
 
 #: The metrics of Table 7 (percent).
 METRICS = ("R@1", "R@5", "R@10")
@@ -95,7 +101,7 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
     Args:
         run_dir: a pre-training run directory with ``final/`` (``ensure_pretrained``'s return).
         data_root: the data root holding ``youcook2/`` (official files and features).
-        clip_list: ``"milnce"`` (the zero-shot protocol, SPEC §7) or ``"annotations"``.
+        clip_list: ``"milnce"`` (the zero-shot protocol, design §7) or ``"annotations"``.
         batch_size, device: passed to :func:`videoclip.evaluation.evaluate_retrieval`.
 
     Returns:
@@ -120,6 +126,29 @@ def evaluate_run(run_dir: str | Path, data_root: str | Path, *, clip_list: str =
     return results
 
 
+def plan_runs(root: Path, preset: str, seeds: Sequence[int], *,
+              sweep_worlds: Mapping[float, Path] | None = None, sweep_preset: str | None = None,
+              sweep_seeds: Sequence[int] | None = None
+              ) -> dict[tuple[Path, str, str, int], list[tuple[str, Any]]]:
+    """Every pre-training run chapter 09 needs, each once, with what it serves.
+
+    Keys are ``(data root, preset, row, seed)``; values list the uses: ``("main", None)`` for a
+    row of Table 7 on ``root``, ``("sweep", (lag_scale, sampler))`` for a lag-sweep run (the
+    :data:`SWEEP_ROWS` on each of ``sweep_worlds``, ``{lag scale: world}``, with
+    ``sweep_preset`` and ``sweep_seeds``, default ``seeds``). A run both need — the sweep's
+    default world is ``root`` and the presets and seeds match — is trained once and serves both.
+    """
+    jobs: dict[tuple[Path, str, str, int], list[tuple[str, Any]]] = {}
+    for row in ABLATIONS:
+        for seed in seeds:
+            jobs.setdefault((root, preset, row, seed), []).append(("main", None))
+    for scale, world in (sweep_worlds or {}).items():
+        for sampler, row in SWEEP_ROWS.items():
+            for seed in seeds if sweep_seeds is None else sweep_seeds:
+                jobs.setdefault((world, sweep_preset, row, seed), []).append(("sweep", (scale, sampler)))
+    return jobs
+
+
 def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: str | Path, row: str,
                        seed: int, extra: Mapping[str, Any] | None = None, clip_list: str = "milnce",
                        batch_size: int = 256, device: str = "auto"
@@ -129,7 +158,7 @@ def train_and_evaluate(work_dir: str | Path, data_root: str | Path, *, preset: s
     Args:
         work_dir: the notebooks' artefact directory.
         data_root: the data root to pre-train on and to evaluate on.
-        preset: a ``params/pretrain/*.yaml`` preset; ``extra`` overrides go on top for every row,
+        preset: a pre-training preset's name (``params/pretrain/<name>.yaml``); ``extra`` overrides go on top for every row,
             then the row's own (:func:`overrides_of`).
         row: a key of :data:`ABLATIONS`; seed: the run's ``seed``.
         device: where to train and evaluate (``"auto"``: cuda when available, else cpu).
@@ -160,9 +189,9 @@ def training_outcome(run_dir: str | Path, *, last: int = 5) -> dict[str, Any]:
     """Did the run learn? ``first_loss``, ``final_loss`` (mean of the ``last`` steps), the
     ``chance_loss`` of those steps (the loss of constant embeddings, logged by the trainer) and
     ``collapsed``: the final loss within :data:`COLLAPSE_NATS` of chance."""
-    from videoclip.train import read_log
+    from videoclip.train import RunLog
 
-    steps = [r for r in read_log(run_dir) if r.get("type") == "step"]
+    steps = RunLog.read(run_dir).steps
     if not steps or "chance_loss" not in steps[-1]:
         raise ValueError(f"{run_dir}/log.jsonl has no steps with a chance_loss: a run from an older "
                          "version of videoclip; delete the run directory to retrain it")
@@ -214,14 +243,29 @@ def initial_spread(data_root: str | Path, *, preset: str | Path, row: str, seed:
     return embedding_spread(build_model(cfg.model), data_root, num_pairs=num_pairs)
 
 
+#: A row whose untrained model embeds every input to nearly one vector — initial spread
+#: (:func:`embedding_spread`) below this on the video or the text side — starts at the collapsed
+#: point and measures the backbone, not the design choice: it is invalid on this backbone.
+#: A rule added after seeing results (design §13.4).
+INVALID_SPREAD = 0.05
+
+
+def invalid_rows(spreads: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
+    """``{row: reason}`` for the rows of ``spreads`` (row → :func:`initial_spread`) that start
+    collapsed (:data:`INVALID_SPREAD`)."""
+    return {row: (f"invalid on this backbone: starts collapsed (initial spread video "
+                  f"{s['video']:.3f}, text {s['text']:.3f}, below {INVALID_SPREAD:g})")
+            for row, s in spreads.items() if min(s["video"], s["text"]) < INVALID_SPREAD}
+
+
 def retrieval_log(run_dir: str | Path) -> pd.DataFrame:
     """The retrieval stage's rows of a run's ``log.jsonl``: one per epoch, with ``epoch``,
     ``grouping``, ``first_32s`` and, when the data root has task labels, ``same_task_share`` of
     the epoch's groups and ``random_groups_same_task_share`` of random groups of the same videos
     (:func:`videoclip.retrieval.group_stats`)."""
-    from videoclip.train import read_log
+    from videoclip.train import RunLog
 
-    return pd.DataFrame([r for r in read_log(run_dir) if r.get("type") == "retrieval"])
+    return pd.DataFrame(RunLog.read(run_dir).retrieval)
 
 
 def _check_columns(table: pd.DataFrame, columns: Sequence[str], what: str) -> None:

@@ -3,7 +3,7 @@ video-text pairs line up with what is on screen.
 
 * :func:`data_inventory`, :func:`benchmark_counts`, :func:`corpus_summary` — read any data root
   (simulated or real) through the package's loaders.
-* :func:`pair_table` / :func:`pair_truth` — per sampled pair (Paper §3.3, SPEC §4): which step instances its text
+* :func:`pair_table` / :func:`pair_truth` — per sampled pair (Paper §3.3, design §4): which step instances its text
   narrates, whether its video span shows one of them ("the paired text describes what is on
   screen"), and the share of its seconds that do. :func:`screen_match_summary` aggregates with
   a cluster bootstrap over videos; :func:`shuffled_spans` is the naive reference (same clip
@@ -85,7 +85,7 @@ def _videos_with_features(root: Path, sub: str, video_ids: set[str]) -> int:
 
 def benchmark_counts(data_root: str | Path) -> pd.DataFrame:
     """Per benchmark, what its official loader reads back: videos, evaluation items and how many
-    of the videos have features. SPEC §7.
+    of the videos have features. design §7.
 
     A benchmark whose files are absent gets a row with ``status = "missing: <paths>"`` and zero
     counts (the data chapter describes partial real data roots too); a file that is present but
@@ -128,7 +128,7 @@ def _read_benchmark(root: Path, name: str) -> tuple[set[str], int]:
 def corpus_summary(data_root: str | Path, *, max_videos: int = 2000, seed: int = 0
                    ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The pre-training corpus (``howto100m/``) as the loaders see it, on raw (not de-duplicated)
-    captions. SPEC §4.
+    captions. design §4.
 
     Args:
         max_videos: per-video statistics use a seeded random sample of this many captioned
@@ -182,7 +182,7 @@ def corpus_summary(data_root: str | Path, *, max_videos: int = 2000, seed: int =
 def pretraining_corpus(data_root: str | Path, tokenizer: Any, *, cache_dir: str | Path
                        ) -> tuple[Any, TokenCache, list[str], dict[str, Any]]:
     """The pre-training corpus ready for the samplers: ``(store, token_cache, usable video ids,
-    reconcile report)``. The token cache (SPEC §4: de-duplicated, 96 chars, 32 tokens) is kept
+    reconcile report)``. The token cache (design §4: de-duplicated, 96 chars, 32 tokens) is kept
     in ``cache_dir`` (the data root may be read-only); videos without features, without
     captions or shorter than the 3-s minimum clip are counted in the report, not used."""
     root = Path(data_root) / "howto100m"
@@ -232,7 +232,7 @@ def narrated_by(start: np.ndarray, end: np.ndarray, steps: pd.DataFrame, *,
 
 
 def pair_table(pairs: Pairs, token_cache: TokenCache, *, max_text_len: int = 61) -> pd.DataFrame:
-    """Sampled pairs as a frame (one text per pair; not MIL-NCE bags). SPEC §4.
+    """Sampled pairs as a frame (one text per pair; not MIL-NCE bags). design §4.
 
     Returns:
         One row per pair: ``video_id, kind, text_start, text_end`` (seconds spanned by its

@@ -6,6 +6,8 @@ each print the book's pre-trained model beside four references — the same arch
 and say in a sentence computed from the numbers where the model stands. This module holds
 those pieces so that every chapter computes them the same way:
 
+* :func:`setup_chapter` → :class:`Chapter` — the data, the model, the references; its
+  ``standing``, ``record`` and ``write`` fill in a benchmark's references;
 * :func:`untrained_model` — the reference "same architecture, no pre-training" model;
 * :func:`reference_levels` — chance and oracle levels (:mod:`videoclip.sim.levels`);
 * :func:`paper_numbers`, :func:`comparison_table` — the table of a benchmark;
@@ -13,8 +15,7 @@ those pieces so that every chapter computes them the same way:
   (other intervals: :func:`videoclip.book.stats.bootstrap_ci`);
 * :func:`answer_margins` — per-question margins of a multiple-choice scorer;
 * :func:`benchmark_record`, :func:`write_chapter_results` — ``work_dir/results/<chapter>.json``;
-* :func:`plot_rank_histogram`, :func:`plot_label_timelines` — figures (matplotlib is imported
-  inside them, never at import time).
+* figures: :mod:`videoclip.book.plots`.
 
 Result file schema (read by the scorecard)::
 
@@ -34,32 +35,40 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from videoclip.book.stats import interval_side
+from videoclip.book.workspace import preset_path
 from videoclip.paper import paper_numbers, paper_table
 
 __all__ = [
+    "MODEL_ROWS",
+    "ORACLE_ROW",
+    "Chapter",
     "answer_margins",
     "benchmark_record",
     "comparison_table",
     "given_model",
+    "milnce_baseline",
     "model_rows",
     "paper_numbers",
-    "plot_label_timelines",
-    "plot_rank_histogram",
     "reference_levels",
+    "scorers",
+    "setup_chapter",
     "standing",
     "task_recall_ci",
     "untrained_model",
     "write_chapter_results",
 ]
 
-# How chapters 05-08 label their two scorers in tables (see model_rows for a given model).
-MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)"}
+# How chapters 05-08 label their scorers in tables.
+MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)",
+              "milnce": "MIL-NCE (S3D features)"}
 
 
 def model_rows(model_dir: str) -> dict[str, str]:
@@ -83,10 +92,21 @@ def given_model(model_dir: str) -> Path | None:
     return path.resolve()
 
 
-class Chapter(NamedTuple):
-    """What every zero-shot chapter (05-08) starts from: the data, the book's model and references
-    (a tuple, so a notebook unpacks it in one line)."""
+#: How chapters 05-08 label the oracle row in tables.
+ORACLE_ROW = "oracle (concept reference)"
 
+
+@dataclass
+class Chapter:
+    """A zero-shot chapter (05-08): its data, the book's model and references, and its records.
+
+    Made by :func:`setup_chapter`; :meth:`standing` and :meth:`record` take the references of a
+    benchmark from it, :meth:`write` writes the chapter's results file.
+    """
+
+    name: str
+    work_dir: str
+    pretrain_preset: str
     root: Path
     simulated: bool
     run_dir: Path
@@ -95,9 +115,42 @@ class Chapter(NamedTuple):
     untrained: Any
     chance: dict
     oracle: dict | None
+    records: dict = field(default_factory=dict)
+    model_dir: str = ""  # a given model evaluated instead of pre-training (the released profile)
+
+    def standing(self, benchmark: str, label: str, value: float, ci: tuple[float, float], *,
+                 metric: str, untrained: float, chance: float | None = None,
+                 chance_name: str = "chance") -> dict[str, Any]:
+        """:func:`standing` of ``metric`` on ``benchmark``: chance (``chance`` overrides the level of
+        ``metric``), the oracle and the paper's number come from the chapter."""
+        return standing(label, value, ci,
+                        chance=self.chance[benchmark][metric] if chance is None else chance,
+                        untrained=untrained, chance_name=chance_name,
+                        oracle=self.oracle[benchmark][metric] if self.oracle else None,
+                        paper=paper_numbers(benchmark)[metric], simulated=self.simulated)
+
+    def record(self, benchmark: str, model: Mapping[str, Any], untrained: Mapping[str, Any], *,
+               headline: str, chance: Mapping[str, Any] | None = None,
+               variants: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Keep :func:`benchmark_record` of ``benchmark`` for :meth:`write` (chance and oracle
+        levels from the chapter unless ``chance`` is given)."""
+        self.records[benchmark] = benchmark_record(
+            model, untrained, benchmark=benchmark, headline=headline,
+            chance=self.chance[benchmark] if chance is None else chance,
+            oracle=self.oracle and self.oracle[benchmark], variants=variants)
+
+    def write(self, **config: Any) -> Path:
+        """Write the records to ``work_dir/results/<chapter>.json`` (:func:`write_chapter_results`)
+        with the chapter's settings and ``config``; prints and returns the path."""
+        path = write_chapter_results(self.work_dir, self.name, self.records, config={
+            "data_root": str(self.root), "simulated": self.simulated,
+            "pretrain_preset": self.pretrain_preset, "model_dir": self.model_dir,
+            "run_dir": str(self.run_dir), **config})
+        print(f"wrote {path}")
+        return path
 
 
-def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_seed: int,
+def setup_chapter(name: str, *, data_root: str, work_dir: str, world_preset: str, world_seed: int,
                   real_data_dir: str, pretrain_preset: str, device: str, seed: int,
                   model_dir: str = "") -> Chapter:
     """Resolve the data root, load (or train) the book's model and the untrained reference, compute
@@ -125,22 +178,45 @@ def setup_chapter(*, data_root: str, work_dir: str, world_preset: str, world_see
           f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
     print("These numbers come from a SIMULATED world: they test the mechanisms, not the paper's values."
           if simulated else "Real data root: no oracle row (real data has no ground-truth concepts).")
-    return Chapter(root, simulated, run_dir, device, model, untrained, chance, oracle)
+    return Chapter(name, work_dir, pretrain_preset, root, simulated, run_dir, device, model,
+                   untrained, chance, oracle, model_dir=model_dir)
+
+
+def milnce_baseline(s3d_weights: str, s3d_dict: str, *, device: str):
+    """MIL-NCE's scorer on the stored S3D features (design §12), or None without weights.
+
+    The paper's tables carry a MIL-NCE row; the paper profile sets ``s3d_weights`` and
+    ``s3d_dict`` (``$VARS`` expanded) so that every zero-shot table computes it.
+    """
+    import os
+
+    if not s3d_weights:
+        print(f"{MODEL_ROWS['milnce']} row: not run (no s3d_weights; the paper profile sets it)")
+        return None
+    from videoclip.video.milnce import MilNCEScorer
+
+    return MilNCEScorer.from_milnce_checkpoint(os.path.expandvars(s3d_weights),
+                                               dict_path=os.path.expandvars(s3d_dict)).to(device)
+
+
+def scorers(model: Any, untrained: Any, milnce: Any = None) -> list[tuple[str, Any]]:
+    """``[(row key, scorer)]`` of a zero-shot table: the model, the untrained one, MIL-NCE if given."""
+    return [("model", model), ("untrained", untrained)] + ([("milnce", milnce)] if milnce else [])
 
 
 def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):
     """The book's architecture *before* pre-training: the preset's model settings, fresh weights.
 
-    Both towers start from the preset's backbone (SPEC §1) and the video MLP is newly drawn
+    Both towers start from the preset's backbone (design §1) and the video MLP is newly drawn
     (seeded with ``seed``), exactly as pre-training starts; the reference row "untrained" of
-    every zero-shot table. ``pretrain_preset`` is a ``params/pretrain/*.yaml`` file.
+    every zero-shot table. ``pretrain_preset`` names a ``params/pretrain/<name>.yaml`` preset.
     """
     import torch
 
     from videoclip.train import PretrainConfig, build_model
 
     torch.manual_seed(seed)
-    return build_model(PretrainConfig.from_yaml(pretrain_preset).model).eval()
+    return build_model(PretrainConfig.from_yaml(preset_path(pretrain_preset)).model).eval()
 
 
 def reference_levels(data_root: str | Path, *, seed: int = 0, cache_dir: str | Path | None = None
@@ -231,8 +307,8 @@ def task_recall_ci(tasks: Sequence[Any], matched: Sequence[float], present: Sequ
 
 
 def _compare(value: float, low: float, high: float) -> str:
-    """Where ``value`` lies relative to the interval ``[low, high]``."""
-    return "below" if value < low else "above" if value > high else "inside"
+    """Where ``value`` lies relative to the interval ``[low, high]``: below, above or inside."""
+    return {"above": "below", "below": "above"}.get(interval_side(low, high, ref=value), "inside")
 
 
 _RELATION = {"below": "better than", "inside": "not distinguishable from", "above": "worse than"}
@@ -264,7 +340,7 @@ def standing(label: str, value: float, ci: tuple[float, float], *, chance: float
                 f"{_RELATION[out['vs_chance']]} {chance_name} ({chance:.1f}), "
                 f"{_RELATION[out['vs_untrained']]} the untrained model ({untrained:.1f})")
     if oracle is not None:
-        sentence += f", {_CEILING[out['vs_oracle']]} the oracle ceiling ({oracle:.1f})"
+        sentence += f", {_CEILING[out['vs_oracle']]} the concept oracle ({oracle:.1f})"
     sentence += ". " + (f"Zero-shot transfer works here: the model beats both {chance_name} and the "
                         "untrained model beyond the interval." if out["transfers"] else
                         "Zero-shot transfer does not reproduce here: the model does not beat both "
@@ -313,96 +389,3 @@ def write_chapter_results(work_dir: str | Path, chapter: str, records: Mapping[s
 
     path = Path(work_dir) / "results" / f"{chapter}.json"
     return write_results(path, {"chapter": chapter, "benchmarks": dict(records)}, config=dict(config))
-
-
-# --------------------------------------------------------------------------------- figures
-
-
-def plot_rank_histogram(ranks: Mapping[str, np.ndarray | Sequence[int]], num_candidates: int, *,
-                        ax=None, title: str = ""):
-    """Histogram of the 1-based rank of each query's match, one step line per scorer.
-
-    Bins are logarithmic from 1 to ``num_candidates``; the dashed line is what a random ranking
-    gives (ranks uniform over 1..N). Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.2))
-    edges = np.unique(np.geomspace(1, num_candidates + 1, num=min(25, num_candidates + 1)).astype(int))
-    if edges[-1] <= num_candidates:
-        edges = np.append(edges, num_candidates + 1)
-    for name, values in ranks.items():
-        values = np.asarray(values)
-        if values.min() < 1 or values.max() > num_candidates:
-            raise ValueError(f"{name}: ranks must lie in 1..{num_candidates}")
-        counts, _ = np.histogram(values, bins=edges)
-        ax.stairs(100 * counts / len(values), edges, label=name, linewidth=1.8)
-    ax.stairs(100 * np.diff(edges) / num_candidates, edges, color="black", linestyle="--",
-              label="random ranking")
-    ax.set_xscale("log")
-    ax.set_xlim(1, num_candidates + 1)
-    ax.set_xlabel(f"rank of the matching clip (1 = retrieved first; {num_candidates} candidates)")
-    ax.set_ylabel("% of queries")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_label_timelines(timelines: Sequence[Mapping[str, np.ndarray]], *,
-                         label_names: Mapping[int, str], titles: Sequence[str] | None = None,
-                         point_tracks: Sequence[str] = (), max_legend: int = 20):
-    """Step-coloured strip plots: one panel per video, one strip per track, coloured by label.
-
-    Args:
-        timelines: per video, ``{track name: (T,) int labels}`` (0 = background, drawn blank);
-            the tracks of one video have the same length ``T`` seconds.
-        label_names: label id -> text, for the legend (the labels shown share one palette).
-        titles: a title per panel.
-        point_tracks: tracks whose labelled seconds are one-second events (e.g. CrossTask's
-            aligned steps): drawn as a triangle above the second as well as the bar.
-        max_legend: show at most this many labels in the legend.
-
-    Returns:
-        The figure.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    if not timelines:
-        raise ValueError("no timelines to draw")
-    shown = sorted({int(v) for tracks in timelines for y in tracks.values() for v in np.unique(y) if v != 0})
-    missing = [v for v in shown if v not in label_names]
-    if missing:
-        raise KeyError(f"labels {missing[:5]} have no name in label_names")
-    size = 10 if len(shown) <= 10 else 20  # tab10's hues are distinct; tab20 pairs light/dark ones
-    palette = plt.get_cmap(f"tab{size}")
-    colour = {label: palette(i % size) for i, label in enumerate(shown)}
-    fig, axes = plt.subplots(len(timelines), 1, squeeze=False,
-                             figsize=(12, 0.5 + sum(0.45 * len(t) + 0.5 for t in timelines)),
-                             gridspec_kw={"height_ratios": [len(t) for t in timelines]})
-    for i, (ax, tracks) in enumerate(zip(axes[:, 0], timelines)):
-        lengths = {len(y) for y in tracks.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"timeline {i}: tracks differ in length ({sorted(lengths)} seconds)")
-        for row, (name, y) in enumerate(tracks.items()):
-            y = np.asarray(y)
-            change = np.flatnonzero(np.diff(y)) + 1
-            for start, end in zip(np.r_[0, change], np.r_[change, len(y)]):
-                if y[start] != 0:
-                    ax.broken_barh([(start, end - start)], (row - 0.35, 0.7), color=colour[int(y[start])])
-            if name in point_tracks:
-                seconds = np.flatnonzero(y)
-                ax.scatter(seconds + 0.5, np.full(len(seconds), row - 0.45), marker="v", s=30,
-                           c=[colour[int(y[s])] for s in seconds], edgecolors="black", linewidths=0.5,
-                           zorder=3)
-        ax.set_yticks(range(len(tracks)), list(tracks))
-        ax.set_ylim(len(tracks) - 0.4, -0.7)
-        ax.set_xlim(0, lengths.pop())
-        if titles is not None:
-            ax.set_title(titles[i], fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("seconds (blank: background / Outside)")
-    handles = [Patch(color=colour[v], label=str(label_names[v])[:40]) for v in shown[:max_legend]]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig

@@ -73,6 +73,7 @@ CHAPTER_SIZES: dict[str, Any] = {
     "lag_world_preset": "smoke",
     "lag_world_videos": 60,
     "lag_scales": [0.0, 1.0],
+    "s3d_weights": "",  # MIL-NCE's S3D weights (the MIL-NCE row) are not at hand: row not run
     "seeds": [0],
     "train_overrides": {"max_videos": 32},  # chapter 09: each ablation run on 32 videos (4 steps)
     "rounds": 1,

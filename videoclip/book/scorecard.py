@@ -29,13 +29,14 @@ import numpy as np
 import pandas as pd
 
 from videoclip.book.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
-from videoclip.book.stats import mean_ci
+from videoclip.book.stats import interval_side, mean_ci
 from videoclip.evaluation.registry import BENCHMARKS
 from videoclip.paper import PAPER_ABLATIONS, ZERO_SHOT
 from videoclip.provenance import read_results
 
 __all__ = [
     "ABLATION_CHAPTER",
+    "DISCRIMINATION_MARGIN",
     "INCONCLUSIVE",
     "NOT_SUPPORTED",
     "PREDICTIONS",
@@ -47,6 +48,8 @@ __all__ = [
     "collect_results",
     "describe_source",
     "evaluate_predictions",
+    "invalid_ablation_rows",
+    "non_discriminating",
     "predict_background",
     "predict_harder_groups",
     "predict_overlap_lag",
@@ -73,6 +76,11 @@ PREDICTIONS: dict[int, str] = {
 #: How close (percentage points) COIN's frame accuracy must lie to the all-background baseline
 #: for prediction 5 ("close to", fixed with the rule, before the scorecard read any result).
 BACKGROUND_TOLERANCE = 5.0
+
+#: A benchmark whose oracle does not beat its chance level (COIN: the all-background baseline) by
+#: more than this many points cannot tell a model from chance under its protocol: it leaves the
+#: verdicts, with the reason printed. A rule added after seeing results (design §13.3).
+DISCRIMINATION_MARGIN = 5.0
 
 
 @dataclass(frozen=True)
@@ -163,12 +171,31 @@ def _level(levels: Mapping[str, Any] | None, benchmark: str, metric: str, *, cha
     return float(value) if isinstance(value, (int, float)) else np.nan
 
 
+def non_discriminating(record: Mapping[str, Any], benchmark: str) -> str:
+    """Why a benchmark's headline cannot tell a model from chance, or "" when it can (or when
+    there is no oracle to judge by: real data).
+
+    It cannot when the oracle beats chance by :data:`DISCRIMINATION_MARGIN` points or less
+    (design §13.3): on COIN the γ rule can label every second Outside even for the oracle.
+    """
+    headline = record.get("headline") or BENCHMARKS[benchmark].headline
+    chance = _level(record.get("chance"), benchmark, headline, chance=True)
+    oracle = _level(record.get("oracle"), benchmark, headline, chance=False)
+    if np.isnan(oracle) or np.isnan(chance) or oracle - chance > DISCRIMINATION_MARGIN:
+        return ""
+    gamma = (record.get("oracle") or {}).get("gamma")
+    return (f"non-discriminating: the oracle's {headline} {oracle:.1f} is within "
+            f"{DISCRIMINATION_MARGIN:g} points of chance {chance:.1f}"
+            + (f" (its γ = {gamma:.3f} labels every second below it Outside)" if gamma is not None else ""))
+
+
 def zero_shot_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """Every zero-shot number of the paper (Tables 1–5) beside ours.
 
     One row per paper number and per chapter that measured it ("not run" when none did):
     ``table``, ``benchmark``, ``metric`` (the paper's names), ``paper``, ``ours``, ``untrained``,
-    ``chance``, ``oracle``, ``status``, ``chapter``, ``protocol`` and the source
+    ``chance``, ``oracle``, ``status``, ``validity`` ("ok", or why the benchmark cannot
+    discriminate: :func:`non_discriminating`), ``chapter``, ``protocol`` and the source
     (:func:`describe_source`).
     """
     records = benchmark_records(collected)
@@ -189,10 +216,11 @@ def zero_shot_scorecard(collected: Mapping[str, Mapping[str, Any]]) -> pd.DataFr
                          "chance": _level(record.get("chance"), ours_bench, ours_metric, chance=True),
                          "oracle": _level(record.get("oracle"), ours_bench, ours_metric, chance=False),
                          "status": "ok" if ours is not None else f"no {ours_metric} in results",
+                         "validity": non_discriminating(record, ours_bench) or "ok",
                          "chapter": item["chapter"], "protocol": record.get("protocol", ""),
                          **describe_source(collected[item["chapter"]])})
     columns = ["table", "benchmark", "metric", "paper", "ours", "untrained", "chance", "oracle",
-               "status", "chapter", "protocol", "data", "pretrain", "git_sha", "device", "time_utc"]
+               "status", "validity", "chapter", "protocol", "data", "pretrain", "git_sha", "device", "time_utc"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -210,9 +238,17 @@ def ablation_tables(collected: Mapping[str, Mapping[str, Any]]
             pd.DataFrame(results["lag_sweep"]))
 
 
+def invalid_ablation_rows(collected: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """``{row: reason}`` of the Table 7 rows the ablations chapter marked invalid on this
+    backbone (``results.invalid_rows``, :func:`videoclip.book.ablations.invalid_rows`)."""
+    payload = collected.get(ABLATION_CHAPTER)
+    return dict(payload["results"].get("invalid_rows", {})) if payload else {}
+
+
 def ablation_scorecard(collected: Mapping[str, Mapping[str, Any]], *, level: float = 0.95) -> pd.DataFrame:
-    """Table 7 beside ours: one row per ablation and metric with the paper's number and our mean
-    over seeds with its interval (``status`` "not run" without the ablations chapter)."""
+    """Table 7 beside ours: one row per ablation and metric with the paper's number, our mean
+    over seeds with its interval (``status`` "not run" without the ablations chapter) and its
+    ``validity`` ("ok", or why the row is invalid on this backbone)."""
     tables = ablation_tables(collected)
     paper = pd.DataFrame([{"row": row, "metric": metric, "paper": values[i]}
                           for row, values in PAPER_ABLATIONS.items() for i, metric in enumerate(METRICS)])
@@ -221,6 +257,8 @@ def ablation_scorecard(collected: Mapping[str, Mapping[str, Any]], *, level: flo
     summary = summarize_runs(tables[0], level=level).drop(columns="paper")
     merged = paper.merge(summary, on=["row", "metric"], how="left")
     merged["status"] = np.where(merged["n"].notna(), "ok", "not run")
+    invalid = invalid_ablation_rows(collected)
+    merged["validity"] = [invalid.get(row, "ok") for row in merged.row]
     source = describe_source(collected[ABLATION_CHAPTER])
     return merged.assign(**{k: np.where(merged.status == "ok", v, "") for k, v in source.items()})
 
@@ -237,9 +275,8 @@ def _fmt(ci: Mapping[str, float]) -> str:
 
 def _sign(ci: Mapping[str, float]) -> str:
     """"above" / "below" when the interval excludes 0, else "includes 0" (or "no interval")."""
-    if np.isnan(ci["ci_low"]):
-        return "no interval"
-    return "above" if ci["ci_low"] > 0 else "below" if ci["ci_high"] < 0 else "includes 0"
+    side = interval_side(ci["ci_low"], ci["ci_high"])
+    return {"none": "no interval", "includes": "includes 0"}.get(side, side)
 
 
 def predict_overlap_lag(sweep: pd.DataFrame, *, level: float = 0.95) -> Verdict:
@@ -298,16 +335,19 @@ def predict_retrieval_helps(runs: pd.DataFrame, *, level: float = 0.95) -> Verdi
                    evidence)
 
 
-def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: float = 0.95) -> Verdict:
+def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: float = 0.95,
+                          invalid: Mapping[str, str] | None = None) -> Verdict:
     """Prediction 6, three parts. (a, b) shared towers and [CLS] pooling: the absolute mean
     seed-by-seed change of R@1 is smaller than the seed-to-seed spread (the standard deviation of
     the full model's R@1 over seeds) — else the part fails. (c) first 32 s for retrieval: the
     seed-by-seed difference of the same-task share of the groups (mean over epochs), first-32-s
     minus full, has an interval below 0 (holds), above 0 (fails), or including 0 (unclear).
     **supported** when all parts hold, **not supported** when one fails, else **inconclusive**.
-    The evidence names runs that collapsed (:func:`videoclip.book.ablations.training_outcome`); the rule
-    does not change for them."""
+    The evidence names runs that collapsed (:func:`videoclip.book.ablations.training_outcome`).
+    A row in ``invalid`` (row → reason: it starts collapsed on this backbone) makes its part
+    "unclear", not "fails" — a rule changed after seeing results (design §13.4)."""
     parts, evidence = [], []
+    invalid = invalid or {}
     full = runs[runs.row == FULL] if "row" in runs else runs.iloc[0:0]
     spread = mean_ci(full["R@1"].to_numpy(), level)["sd"] if len(full) else np.nan
     for row, name in (("shared video/text transformer", "shared towers"),
@@ -315,6 +355,11 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
         if row not in set(runs.get("row", [])) or not len(full):
             parts.append("unclear")
             evidence.append(f"{name}: not run")
+            continue
+        if row in invalid:
+            parts.append("unclear")
+            evidence.append(f"{name}: counted as unclear, {invalid[row]} (rule changed after seeing "
+                            "results, design §13.4)")
             continue
         diff = paired_differences(runs[runs.row.isin([FULL, row])], level=level).iloc[0]
         if np.isnan(spread):
@@ -349,9 +394,11 @@ def predict_small_choices(runs: pd.DataFrame, groups: pd.DataFrame, *, level: fl
 def predict_zero_shot(records: list[dict[str, Any]]) -> Verdict:
     """Prediction 4. For each benchmark's headline metric: the model's number must exceed the
     chance level (COIN: the all-background baseline) and stay below the oracle (where the world
-    has one). Point estimates: the evaluation chapters give the intervals. **not supported** when
-    one benchmark fails, **supported** when all six ran and pass, else **inconclusive**."""
-    failures, passes, seen = [], [], set()
+    has one). Point estimates: the evaluation chapters give the intervals. A benchmark that cannot
+    discriminate (:func:`non_discriminating`; a rule added after seeing results) is excluded, with
+    its reason in the evidence. **not supported** when one benchmark fails, **supported** when
+    every other benchmark ran and passes, else **inconclusive**."""
+    failures, passes, excluded, seen = [], [], [], set()
     for item in records:
         record, bench = item["record"], item["benchmark"]
         headline = record.get("headline") or BENCHMARKS[bench].headline
@@ -361,32 +408,41 @@ def predict_zero_shot(records: list[dict[str, Any]]) -> Verdict:
         if ours is None or np.isnan(chance):
             continue
         seen.add(bench)
+        reason = non_discriminating(record, bench)
+        if reason:
+            excluded.append(f"{bench} ({reason})")
+            continue
         text = f"{bench} {headline} {ours:.1f} (chance {chance:.1f}, oracle {oracle:.1f})"
         ok = ours > chance and (np.isnan(oracle) or ours < oracle)
         (passes if ok else failures).append(text)
     missing = [b for b in BENCHMARKS if b not in seen]
     parts = [f"{label}: {'; '.join(items)}" for label, items in
              (("not above chance or not below the oracle", failures), ("in range", passes),
-              ("not run", missing)) if items]
+              ("excluded", excluded), ("not run", missing)) if items]
     evidence = " | ".join(parts)
     if failures:
         return Verdict(4, NOT_SUPPORTED, evidence)
-    return Verdict(4, SUPPORTED if not missing else INCONCLUSIVE, evidence)
+    return Verdict(4, SUPPORTED if passes and not missing else INCONCLUSIVE, evidence)
 
 
 def predict_background(records: list[dict[str, Any]], *, tolerance: float = BACKGROUND_TOLERANCE) -> Verdict:
     """Prediction 5. COIN frame accuracy within ``tolerance`` points of the all-background
-    baseline of the same seconds: **supported**; further away: **not supported**; COIN not run:
-    **inconclusive**."""
+    baseline of the same seconds: **supported**; further away: **not supported**; COIN not run, or
+    unable to discriminate (:func:`non_discriminating`: then the gap is a property of the world
+    and the protocol, not of the model): **inconclusive**."""
     coin = [item["record"] for item in records if item["benchmark"] == "coin"]
     if not coin:
         return Verdict(5, INCONCLUSIVE, "COIN was not run")
+    reason = non_discriminating(coin[-1], "coin")
     model = coin[-1]["model"]
     baseline = model.get("background_baseline", _level(coin[-1].get("chance"), "coin", "frame_accuracy",
                                                        chance=True))
     gap = model["frame_accuracy"] - baseline
     evidence = (f"frame accuracy {model['frame_accuracy']:.1f} vs all-background {baseline:.1f} "
                 f"({gap:+.1f} points; 'close' = within ±{tolerance:g})")
+    if reason:
+        return Verdict(5, INCONCLUSIVE, f"{evidence}; COIN {reason}: the gap is decided by the world "
+                                        "and the protocol, not by the model")
     return Verdict(5, SUPPORTED if abs(gap) <= tolerance else NOT_SUPPORTED, evidence)
 
 
@@ -403,7 +459,8 @@ def evaluate_predictions(collected: Mapping[str, Mapping[str, Any]], *, level: f
         runs, groups, sweep = tables
         verdicts += [predict_overlap_lag(sweep, level=level), predict_harder_groups(groups),
                      predict_retrieval_helps(runs, level=level),
-                     predict_small_choices(runs, groups, level=level)]
+                     predict_small_choices(runs, groups, level=level,
+                                           invalid=invalid_ablation_rows(collected))]
     rows = [{"prediction": v.prediction, "title": v.title, "verdict": v.verdict, "evidence": v.evidence}
             for v in sorted(verdicts, key=lambda v: v.prediction)]
     return pd.DataFrame(rows)

@@ -6,7 +6,7 @@ group are, nearest-neighbour label precision, and a 2-D PCA map.
 * :func:`group_pair_stats` — per group of videos (Paper: §3.4, Algorithm 1 line 4): its
   same-task pairs and the mean cosine similarity of its video vectors over distinct pairs.
 * :func:`neighbour_precision` — the share of each video's nearest other videos that share its
-  label (how task-coherent an embedding's neighbourhoods are; SPEC §5).
+  label (how task-coherent an embedding's neighbourhoods are; design §5).
 * :func:`pca` — principal components by an SVD of the centred vectors (no scikit-learn).
 
 Plain numpy and pandas; nothing here plots.
@@ -109,7 +109,7 @@ def bootstrap_difference(a: Sequence[float] | np.ndarray, b: Sequence[float] | n
 def group_pair_stats(groups: Sequence[np.ndarray], vectors: np.ndarray,
                      labels: Sequence) -> pd.DataFrame:
     """How alike the videos of each group are. Paper: §3.4 (a cluster's videos should be
-    "mutually closer to each other"); SPEC §5.
+    "mutually closer to each other"); design §5.
 
     Over the unordered pairs of *distinct* videos of a group (repeated indices count once, as
     in :func:`videoclip.retrieval.group_stats`):
@@ -157,7 +157,7 @@ def neighbour_precision(vectors: np.ndarray, labels: Sequence, *, k: int = 10,
                         metric: Literal["l2", "ip"] = "l2") -> np.ndarray:
     """Per video, the share of its ``k`` nearest *other* videos with the same label.
 
-    Nearest by squared L2 distance (the retrieval index's metric, SPEC §5) or by inner product,
+    Nearest by squared L2 distance (the retrieval index's metric, design §5) or by inner product,
     by exact search (``videoclip.retrieval.build_retriever(index="flat")``).
 
     Args:
@@ -242,3 +242,24 @@ def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[s
     sd = float(values.std(ddof=1))
     half = float(student_t.ppf((1 + level) / 2, n - 1)) * sd / np.sqrt(n)
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "sd": sd, "n": n}
+
+
+def detectable_difference(n: int, sd: float = 1.0, *, level: float = 0.95, power: float = 0.8) -> float:
+    """The smallest true mean difference that :func:`mean_ci` over ``n`` paired values of standard
+    deviation ``sd`` puts above 0 with probability ``power`` (two-sided ``level``), approximately
+    ``(t_{(1+level)/2, n-1} + t_{power, n-1}) · sd / √n``; in units of ``sd`` with the default.
+    Needs n >= 2 (one value gives no interval)."""
+    from scipy.stats import t as student_t
+
+    if n < 2 or not 0 < level < 1 or not 0 < power < 1:
+        raise ValueError(f"detectable_difference(n={n}, level={level}, power={power}): need n >= 2 and "
+                         "level, power in (0, 1)")
+    return float((student_t.ppf((1 + level) / 2, n - 1) + student_t.ppf(power, n - 1)) * sd / np.sqrt(n))
+
+
+def interval_side(low: float, high: float, *, ref: float = 0.0) -> str:
+    """Where the interval ``[low, high]`` lies relative to ``ref``: ``"above"`` (it excludes ``ref``
+    from above), ``"below"``, ``"includes"``, or ``"none"`` when there is no interval (NaN)."""
+    if np.isnan(low) or np.isnan(high):
+        return "none"
+    return "above" if low > ref else "below" if high < ref else "includes"

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from videoclip._io import atomic_dir
+from videoclip.book.runner import PARAMS_DIR
+
+PRESET_DIR = PARAMS_DIR / "pretrain"  # pre-training presets by name: <name>.yaml
 
 
 def settings_key(settings: dict[str, Any]) -> str:
@@ -49,10 +52,12 @@ def ensure_world(work_dir: str | Path, *, preset: str, seed: int = 0, real_data:
         preset, seed, knobs: passed to :func:`videoclip.sim.world.simulate`.
         real_data: a ``real_data_dir`` parameter value (see :func:`real_data_dir`).
     """
+    from videoclip.sim.config import make_config
     from videoclip.sim.world import simulate
 
     real = real_data_dir(real_data)
-    settings = {"preset": preset, "seed": seed, "real": str(real) if real else None, **knobs}
+    settings = {"preset": preset, "seed": seed, "real": str(real) if real else None,
+                "world_version": make_config(preset, **knobs).world_version, **knobs}
     root = Path(work_dir).resolve() / "worlds" / f"{preset}-seed{seed}-{settings_key(settings)}"
     if (root / "world.json").exists():
         return root
@@ -84,12 +89,28 @@ _RUN_ONLY_KEYS = ("run_dir", "resume", "progress", "stop_after_steps", "keep_che
                   "checkpoint_every", "device")
 
 
+def preset_path(preset: str | Path) -> Path:
+    """A pre-training preset by name (``"toy"`` → ``params/pretrain/toy.yaml``), or a YAML file's path.
+
+    Raises:
+        FileNotFoundError: no such preset; the message lists the known names.
+    """
+    text = str(preset)
+    path = PRESET_DIR / f"{text}.yaml" if "/" not in text and not text.endswith(".yaml") else Path(text)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+        raise FileNotFoundError(f"no pre-training preset {text!r}; name one of {known} "
+                                "(params/pretrain/<name>.yaml) or give a YAML file")
+    return path
+
+
 def pretrain_config(data_root: str | Path, *, preset: str | Path | None = None, **overrides: Any):
-    """The :class:`videoclip.train.PretrainConfig` of a preset plus flat overrides, on ``data_root``."""
+    """The :class:`videoclip.train.PretrainConfig` of a preset (:func:`preset_path`) plus flat
+    overrides, on ``data_root``."""
     from videoclip.train import PretrainConfig
 
     overrides = {**overrides, "data_dir": str(Path(data_root).resolve())}
-    return (PretrainConfig.from_yaml(preset, overrides) if preset is not None
+    return (PretrainConfig.from_yaml(preset_path(preset), overrides) if preset is not None
             else PretrainConfig.from_dict(overrides))
 
 
@@ -99,8 +120,11 @@ def pretrain_run_dir(work_dir: str | Path, data_root: str | Path, *, preset: str
 
     Train there with ``torchrun`` (``run_dir=…``) to give the notebooks a multi-GPU run.
     """
-    flat = pretrain_config(data_root, preset=preset, **overrides).flat()
-    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY_KEYS})
+    return _run_dir(work_dir, pretrain_config(data_root, preset=preset, **overrides), name)
+
+
+def _run_dir(work_dir: str | Path, config: Any, name: str) -> Path:
+    key = settings_key({k: v for k, v in config.flat().items() if k not in _RUN_ONLY_KEYS})
     return Path(work_dir).resolve() / "runs" / f"{name}-{key}"
 
 
@@ -111,7 +135,7 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
     Args:
         work_dir: the notebooks' artefact directory; the run lives in :func:`pretrain_run_dir`.
         data_root: the data root to train on (its ``howto100m/`` corpus).
-        preset: a YAML preset of :class:`videoclip.train.PretrainConfig` keys (``params/pretrain/*.yaml``),
+        preset: a pre-training preset's name (``params/pretrain/<name>.yaml``, :func:`preset_path`),
             so that every chapter asking for "the toy model" gets the same run.
         prune_when_done: delete the run's ``checkpoints/`` once ``final/`` is written. They exist to
             resume a killed run; a finished one needs only ``final/`` (a toy checkpoint with its
@@ -123,10 +147,10 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
     """
     from videoclip.train import pretrain
 
-    run_dir = pretrain_run_dir(work_dir, data_root, preset=preset, name=name, **overrides)
+    config = pretrain_config(data_root, preset=preset, **overrides)  # the preset, parsed once
+    run_dir = _run_dir(work_dir, config, name)
     if not (run_dir / "final" / "config.json").exists():
-        flat = pretrain_config(data_root, preset=preset, **overrides).flat()
-        pretrain({**flat, "run_dir": str(run_dir), "resume": True})
+        pretrain({**config.flat(), "run_dir": str(run_dir), "resume": True})
     if prune_when_done and (run_dir / "checkpoints").exists():
         shutil.rmtree(run_dir / "checkpoints")
     return run_dir
@@ -137,19 +161,13 @@ def run_costs(work_dir: str | Path) -> list[dict[str, Any]]:
     ``run``, ``kind`` (``pretrain`` or ``ablation``), ``steps``, ``train_s`` (its optimisation
     steps) and ``retrieval_s`` (its retrieval stages), from the run's ``log.jsonl``; evaluation
     is not counted. A cached run costs these once, in the build that first trained it."""
-    from videoclip.train import read_log
+    from videoclip.train import RunLog
 
     rows = []
     for log_path in sorted(Path(work_dir).glob("runs/*/log.jsonl")):
-        records = read_log(log_path.parent)
-        start = next((r for r in records if r.get("type") == "start"), None)
-        if start is None:
-            raise ValueError(f"{log_path} has no start record: not a pre-training log")
-        data = start["config"]["data"]
-        pairs_per_step = data["num_video_per_batch"] * data["clip_per_video"] * start["world_size"]
-        steps = [r for r in records if r.get("type") == "step"]
+        log = RunLog.read(log_path.parent)
         rows.append({"run": log_path.parent.name, "kind": log_path.parent.name.rsplit("-", 1)[0],
-                     "steps": len(steps),
-                     "train_s": sum(pairs_per_step / r["pairs_per_s"] for r in steps),
-                     "retrieval_s": sum(r["seconds"] for r in records if r.get("type") == "retrieval")})
+                     "steps": len(log.steps),
+                     "train_s": sum(log.pairs_per_step / r["pairs_per_s"] for r in log.steps),
+                     "retrieval_s": sum(r["seconds"] for r in log.retrieval)})
     return rows

@@ -1,11 +1,11 @@
-"""Loaders of the benchmarks' official annotation files (SPEC §7; the files are the interface).
+"""Loaders of the benchmarks' official annotation files (design §7; the files are the interface).
 
 Every loader reads the format its benchmark released, validates each row and raises
 :class:`AnnotationError` naming the file, the row and the fix. Nothing here touches video
 features; the evaluators (``videoclip.evaluation``) pair these items with a feature store and
 count the items a protocol drops (e.g. a clip whose video has no features).
 
-Layout under a data root (same relative paths as the real files, see INTERFACES):
+Layout under a data root (same relative paths as the real files, see book/paper_profile.md):
 
 =============  ==============================================================================
 YouCook2       ``youcook2/youcookii_annotations_trainval.json``, ``youcook2/validation_youcook.csv``
@@ -209,7 +209,7 @@ _YC_CSV_FIX = "use MIL-NCE's csv/validation_youcook.csv (columns end,start,task,
 
 
 def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> list[TextVideoPair]:
-    """YouCook2 validation clips for zero-shot text→video retrieval (SPEC §7).
+    """YouCook2 validation clips for zero-shot text→video retrieval (design §7).
 
     Args:
         data_dir: the data root.

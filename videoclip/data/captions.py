@@ -1,6 +1,6 @@
 """HowTo100M captions: loading, rolling-caption de-duplication, the pre-tokenisation cache.
 
-SPEC §4: captions are ``{video_id: {"start": [...], "end": [...], "text": [...]}}`` (raw ASR,
+design §4: captions are ``{video_id: {"start": [...], "end": [...], "text": [...]}}`` (raw ASR,
 ``caption.json``) or one ``start,end,text`` CSV per video (MIL-NCE's layout). Rolling-caption
 overlap is removed first (:func:`dedup_captions`, the rule of MMPT's ``CaptionDedupProcessor``);
 each caption is then cut to 96 characters, tokenised without special tokens and cut to 32
@@ -159,7 +159,7 @@ def load_captions(path: str | Path, *, dedup: bool = True, seed: int = 0,
 
     Args:
         path: a JSON file ``{vid: {start, end, text}}`` or a directory of CSVs ``start,end,text``.
-        dedup: remove rolling-caption overlap (SPEC §4) with :func:`dedup_captions`.
+        dedup: remove rolling-caption overlap (design §4) with :func:`dedup_captions`.
         seed: seeds the de-duplication's coin flips (which side keeps a partial overlap).
         whole_words: passed to :func:`dedup_captions`.
 
@@ -214,7 +214,7 @@ def _overlap_len(prev: str, text: str, whole_words: bool) -> int:
 
 def dedup_captions(caps: VideoCaptions, rng: np.random.Generator, *,
                    counts: dict[str, int] | None = None, whole_words: bool = False) -> VideoCaptions:
-    """Remove rolling-caption overlap (SPEC §4), the rule of MMPT's ``CaptionDedupProcessor``.
+    """Remove rolling-caption overlap (design §4), the rule of MMPT's ``CaptionDedupProcessor``.
 
     Walking the captions in order, against the last kept caption ``prev``:
 
@@ -308,7 +308,7 @@ def _tokenizer_name(tokenizer: Tokenizer) -> str:
 
 @dataclass
 class TokenCache:
-    """Pre-tokenised captions of many videos in flat arrays (SPEC §4 truncations applied).
+    """Pre-tokenised captions of many videos in flat arrays (design §4 truncations applied).
 
     Captions of one video are contiguous, so the joined tokens of captions ``[c0, c1)`` are
     the single slice ``tokens[token_offsets[c0]:token_offsets[c1]]``.
@@ -490,7 +490,7 @@ def reconcile(captions: CaptionSet | TokenCache, store: Any, *, min_seconds: int
     Args:
         captions: a :class:`CaptionSet` or :class:`TokenCache`.
         store: a feature store (``ids()``, ``num_seconds(vid)``).
-        min_seconds: videos with fewer feature rows are counted as too short (SPEC §4: the
+        min_seconds: videos with fewer feature rows are counted as too short (design §4: the
             video clip is 3..32 s).
 
     Returns:

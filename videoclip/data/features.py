@@ -1,6 +1,6 @@
 """Video feature stores: per-video ``.npy`` arrays and a packed, memory-mapped shard format.
 
-SPEC §3: one S3D vector per second, 512-d, L2-normalised per second, stored float16 as one
+design §3: one S3D vector per second, 512-d, L2-normalised per second, stored float16 as one
 array ``[seconds, 512]`` per video (the released layout, :class:`NpyFeatureStore`). For scale
 (1.2M HowTo100M videos) :class:`PackedFeatureStore` keeps many videos in one contiguous
 ``(rows, dim)`` array per shard, plus row offsets and an id index, memory-mapped so that a
@@ -45,7 +45,7 @@ __all__ = [
 PACKED_FORMAT = "videoclip-packed-features"
 PACKED_VERSION = 1
 _NORM_TOL = 2e-2  # float16 storage alone moves a unit norm by ~1e-3
-_NORM_FIX = "L2-normalise each second's feature vector before storing it (SPEC §3)"
+_NORM_FIX = "L2-normalise each second's feature vector before storing it (design §3)"
 
 
 class FeatureError(ValueError):
@@ -53,7 +53,7 @@ class FeatureError(ValueError):
 
 
 class FeatureNormWarning(UserWarning):
-    """Feature rows are not unit-norm (SPEC §3): retrieval scores will be poor."""
+    """Feature rows are not unit-norm (design §3): retrieval scores will be poor."""
 
 
 @runtime_checkable
@@ -77,7 +77,7 @@ def validate_features(array: np.ndarray, source: str, *, dim: int = 512) -> None
     Args:
         array: the video's features, ``(S, dim)``.
         source: the file (or ``store:vid``) named in the error.
-        dim: the expected feature dimension (512 for S3D, SPEC §3).
+        dim: the expected feature dimension (512 for S3D, design §3).
     """
     if array.dtype not in (np.float16, np.float32):
         raise FeatureError(
@@ -87,12 +87,12 @@ def validate_features(array: np.ndarray, source: str, *, dim: int = 512) -> None
     if array.ndim != 2:
         raise FeatureError(
             f"{source}: shape {array.shape}, expected 2-D (seconds, {dim}); "
-            "store one vector per second of video (SPEC §3)"
+            "store one vector per second of video (design §3)"
         )
     if array.shape[1] != dim:
         raise FeatureError(
             f"{source}: dimension {array.shape[1]}, expected {dim}; these are not S3D "
-            f"{dim}-d features (the 1024-d HowTo100M release is a different feature, SPEC §3)"
+            f"{dim}-d features (the 1024-d HowTo100M release is a different feature, design §3)"
         )
     finite = np.isfinite(array).all(axis=1)
     if not finite.all():
@@ -157,7 +157,7 @@ def _check_vid(vid: str) -> None:
 
 
 class NpyFeatureStore:
-    """A directory of ``<vid>.npy`` arrays ``[seconds, dim]`` (the released layout, SPEC §3).
+    """A directory of ``<vid>.npy`` arrays ``[seconds, dim]`` (the released layout, design §3).
 
     Every :meth:`load` validates the array (dtype, 2-D, dimension, finite) and warns once per
     store when the rows are not unit-norm.

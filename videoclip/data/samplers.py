@@ -1,4 +1,4 @@
-"""Clip samplers, groups and collate: video-text pairs for pre-training (Paper §3.3, SPEC §4).
+"""Clip samplers, groups and collate: video-text pairs for pre-training (Paper §3.3, design §4).
 
 A :class:`ClipSampler` draws ``clip_per_video`` pairs from each video of a group; :func:`collate`
 turns the pairs into a padded :class:`Batch`. Kinds (the strings used in configs):
@@ -6,7 +6,7 @@ turns the pairs into a padded :class:`Batch`. Kinds (the strings used in configs
 ``"overlap"``  the paper's method: a text clip grown by whole captions to a token budget, and a
                video clip of 3..32 s grown from a centre second inside the text span.
 ``"exact"``    the "w/o overlap" ablation: the video span is the text span (first 32 s of it).
-``"aligned"``  the sampler that embeds videos for retrieval (SPEC §5). MMPT's
+``"aligned"``  the sampler that embeds videos for retrieval (design §5). MMPT's
                ``RetriTask.build_dataloader`` uses ``VariedLenAligner``, whose rule is the
                exact one above, so ``"aligned"`` draws the same way as ``"exact"``.
 ``"milnce"``   the MIL-NCE ablation (MMPT ``How2MILNCEAligner``): a 3 s video clip and the
@@ -116,7 +116,7 @@ def _video_rows(store: Any, vid: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ClipSampler:
-    """How pairs are drawn (SPEC §4). Defaults are the paper's sizes (MMPT ``how2.yaml``).
+    """How pairs are drawn (design §4). Defaults are the paper's sizes (MMPT ``how2.yaml``).
 
     Args:
         kind: one of :data:`KINDS`.
@@ -380,7 +380,7 @@ def _as_sampler(sampler: str | ClipSampler) -> ClipSampler:
 
 def make_batch(video_ids: Sequence[str], store: Any, token_cache: TokenCache, *,
                clip_per_video: int, sampler: str | ClipSampler, rng: np.random.Generator) -> Batch:
-    """``clip_per_video`` pairs from each video of a group, collated (SPEC §4: 16 × 32 = 512).
+    """``clip_per_video`` pairs from each video of a group, collated (design §4: 16 × 32 = 512).
 
     Clips of the same video sit in consecutive rows and act as each other's negatives.
     """
@@ -426,7 +426,7 @@ class Prefetcher:
     ``make(step)`` must depend on ``step`` alone (the trainer derives each step's generator
     from ``(seed, epoch, step, rank)``), so the batches, and the run, are the same as building
     them in the loop; only the waiting goes. numpy and the feature store's reads release the
-    GIL, so the thread overlaps the model's forward and backward passes (issue 9).
+    GIL, so the thread overlaps the model's forward and backward passes (bench/RESULTS.md).
 
     Use it as a context manager, or call :meth:`close`: leaving early (a stop, an error) must
     end the thread. An exception in ``make`` is raised in the consumer, at that step.

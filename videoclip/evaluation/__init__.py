@@ -1,4 +1,4 @@
-"""Zero-shot evaluation on the paper's benchmarks (paper §4–5; SPEC §7), one module per task.
+"""Zero-shot evaluation on the paper's benchmarks (paper §4–5; design §7), one module per task.
 
 =====================  ======================================  ==================================
 module                 evaluator                               metric

@@ -1,6 +1,6 @@
 """Plumbing shared by the zero-shot evaluators: device, feature store, padding, batching, windows.
 
-The model is duck-typed (INTERFACES): ``encode_video(video (B, T, 512), vmask (B, T)) -> (B, D)``,
+The model is duck-typed (the :class:`ZeroShotModel` protocol below): ``encode_video(video (B, T, 512), vmask (B, T)) -> (B, D)``,
 ``encode_texts(list[str]) -> (N, D)`` and ``video_token_states(video, vmask, *, mask_cls) ->
 (B, T, D)``, so tests can pass stub scorers.
 """
@@ -18,9 +18,9 @@ from tqdm.auto import tqdm
 from videoclip.data.features import FeatureStore, open_feature_store
 from videoclip.provenance import write_results
 
-#: Downstream evaluation feeds the first 32 s of a clip (SPEC §3, §7).
+#: Downstream evaluation feeds the first 32 s of a clip (design §3, §7).
 MAX_VIDEO_LEN = 32
-#: Sliding windows for COIN and CrossTask (SPEC §7, paper §5.1).
+#: Sliding windows for COIN and CrossTask (design §7, paper §5.1).
 WINDOW = 32
 STRIDE = 16
 
@@ -130,7 +130,7 @@ def windowed_logits(
     window: int = WINDOW,
     stride: int = STRIDE,
 ) -> Iterator[tuple[Any, torch.Tensor]]:
-    """Per-second logits of whole videos, averaged over overlapping windows (SPEC §7).
+    """Per-second logits of whole videos, averaged over overlapping windows (design §7).
 
     For each ``(key, features (T, 512), text_emb (K, D))`` yields ``(key, logits (T, K))`` on
     the CPU, in input order: each window's token states (``[CLS]`` masked by default) are dotted

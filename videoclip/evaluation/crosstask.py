@@ -1,4 +1,4 @@
-"""Zero-shot action step localisation on CrossTask (paper §4, Table 5; SPEC §7).
+"""Zero-shot action step localisation on CrossTask (paper §4, Table 5; design §7).
 
 For each test video of a primary task: per-second logits = token states (``[CLS]`` masked,
 32-s windows, 16-s stride, averaged) · pooled step texts; log-softmax over the task's
@@ -143,7 +143,7 @@ def evaluate_step_localization(
     """Zero-shot CrossTask step localisation: average recall over the 18 primary tasks.
 
     Args:
-        model: anything with ``video_token_states`` and ``encode_texts`` (INTERFACES).
+        model: anything with ``video_token_states`` and ``encode_texts`` (:class:`videoclip.evaluation.common.ZeroShotModel`).
         data_dir: the data root (``crosstask/`` in the ``crosstask_release`` format,
             ``crosstask/features``).
         split: ``"official"`` or ``"original"`` (module docstring).

@@ -1,4 +1,4 @@
-"""DiDeMo zero-shot **moment localisation** (paper Table 2; SPEC §7).
+"""DiDeMo zero-shot **moment localisation** (paper Table 2; design §7).
 
 The paper calls this "video-paragraph retrieval", but its code (and this module) ranks the
 21 candidate moments *inside the query's own video*: six 5-s chunks, every ``[first, last]``
@@ -121,10 +121,10 @@ def evaluate_didemo(
     out_path: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Zero-shot DiDeMo moment localisation on LocalizingMoments ``test_data.json`` (SPEC §7).
+    """Zero-shot DiDeMo moment localisation on LocalizingMoments ``test_data.json`` (design §7).
 
     Args:
-        model: anything with ``video_token_states`` and ``encode_texts`` (INTERFACES).
+        model: anything with ``video_token_states`` and ``encode_texts`` (:class:`videoclip.evaluation.common.ZeroShotModel`).
         data_dir: the data root holding ``didemo/test_data.json``; features are looked up by
             :func:`videoclip.data.benchmarks.didemo_feature_id` (the name without extension).
         protocol: ``"official"`` (all 21 moments ranked) or ``"original"`` (the VideoCLIP code:

@@ -1,4 +1,4 @@
-"""Metrics shared by the zero-shot evaluators (SPEC §7). All percentages are 0–100."""
+"""Metrics shared by the zero-shot evaluators (design §7). All percentages are 0–100."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Zero-shot text→video retrieval on YouCook2 and MSR-VTT (paper §4, Table 1; SPEC §7).
+"""Zero-shot text→video retrieval on YouCook2 and MSR-VTT (paper §4, Table 1; design §7).
 
 Each clip is encoded by the video tower from the first 32 s of its features (a YouCook2
 segment's own seconds; an MSR-VTT video from its start), each text by the text tower, and
@@ -86,10 +86,10 @@ def evaluate_retrieval(
     out_path: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Zero-shot text→video retrieval (paper §4; SPEC §7).
+    """Zero-shot text→video retrieval (paper §4; design §7).
 
     Args:
-        model: anything with ``encode_video`` and ``encode_texts`` (see INTERFACES).
+        model: anything with ``encode_video`` and ``encode_texts`` (:class:`videoclip.evaluation.common.ZeroShotModel`).
         data_dir: the data root holding ``youcook2/`` or ``msrvtt/`` in the official formats.
         benchmark: ``"youcook2"`` or ``"msrvtt"``.
         clip_list: YouCook2 only: ``"milnce"`` (the zero-shot protocol) or ``"annotations"``

@@ -1,4 +1,4 @@
-"""Zero-shot action segmentation on COIN (paper §4, Table 4; SPEC §7).
+"""Zero-shot action segmentation on COIN (paper §4, Table 4; design §7).
 
 Every second of a test video is labelled with one of the step labels or *Outside*
 (background). Token states of the video tower (``[CLS]`` masked) over 32-s windows with a
@@ -6,7 +6,7 @@ Every second of a test video is labelled with one of the step labels or *Outside
 second is Outside when its best logit is at most γ, the largest dot product between two
 different label embeddings (paper §4). Frame accuracy counts every second, background
 included, so the all-background prediction is reported beside it: the released
-checkpoint's 58.9 equals that baseline (SPEC §7).
+checkpoint's 58.9 equals that baseline (design §7).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def evaluate_segmentation(
     """Zero-shot COIN action segmentation: frame accuracy, the all-background baseline, per class.
 
     Args:
-        model: anything with ``video_token_states`` and ``encode_texts`` (INTERFACES).
+        model: anything with ``video_token_states`` and ``encode_texts`` (:class:`videoclip.evaluation.common.ZeroShotModel`).
         data_dir: the data root (``coin/COIN.json``, ``coin/features``).
         coin_path: another COIN-format JSON (e.g. an excerpt) instead of ``coin/COIN.json``.
         features, batch_size (windows per forward pass), device, out_path, progress: as the
@@ -124,7 +124,8 @@ def evaluate_segmentation(
     Returns:
         ``(results, predictions)``: results hold ``frame_accuracy``, ``background_baseline``
         (every second predicted Outside), ``per_class_accuracy`` (label id → %, 0 = Outside),
-        ``mean_class_accuracy``, γ and the counts; predictions one row per second.
+        ``mean_class_accuracy``, γ and the counts; predictions one row per second (``true``,
+        ``pred``, ``best``: the arg-max label before the Outside rule, ``max_logit``).
     """
     coin = load_coin(coin_path or Path(data_dir) / "coin" / "COIN.json", subset="testing")
     store = open_store(data_dir, "coin", features)
@@ -149,6 +150,7 @@ def evaluate_segmentation(
         pred = label_with_outside(logits, gamma, label_ids)
         frames.append(pd.DataFrame({"video_id": video.video_id, "second": np.arange(len(pred)),
                                     "true": targets, "pred": pred,
+                                    "best": label_ids[np.asarray(logits).argmax(axis=1)],
                                     "max_logit": logits.max(dim=1).values.numpy()}))
     predictions = pd.concat(frames, ignore_index=True)
     true, pred = predictions["true"].to_numpy(), predictions["pred"].to_numpy()

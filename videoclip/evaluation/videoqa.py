@@ -1,4 +1,4 @@
-"""Zero-shot multiple-choice VideoQA on MSR-VTT (paper §4, Table 3; SPEC §7).
+"""Zero-shot multiple-choice VideoQA on MSR-VTT (paper §4, Table 3; design §7).
 
 Retrieval inside each question: the video (first 32 s) is encoded once, each candidate
 caption by the text tower, and the answer is the candidate with the largest dot product.

@@ -83,7 +83,7 @@ class SimConfig:
     step_coverage: float = _knob(0.5, "timeline",
         "share of the body showing steps (YouCook2: 0.49 of the video)")
     coin_step_coverage: float = _knob(0.45, "timeline",
-        "COIN: ~59% of test seconds are background (SPEC §7)")
+        "COIN: ~59% of test seconds are background (design §7)")
     crosstask_step_coverage: float = _knob(0.33, "timeline",
         "CrossTask: steps cover 0.33 of [0, last step end]")
     step_skip_prob: float = _knob(0.15, "timeline",
@@ -93,6 +93,9 @@ class SimConfig:
     step_swap_prob: float = _knob(0.05, "timeline", "and occasionally swap neighbours")
 
     # ---- narration (ASR)
+    world_version: int = _knob(2, "narration",
+        "2: a step is narrated from its concepts in the word forms of real HowTo100M ASR, never "
+        "from benchmark text; 1: from its own text, the benchmarks' (design §13.1)")
     lag_scale: float = _knob(1.0, "narration",
         "multiplies every lag; 0 puts each step's speech inside the step")
     lag_before_prob: float = _knob(0.45, "narration",
@@ -135,6 +138,8 @@ class SimConfig:
         for name in ("step_coverage", "coin_step_coverage", "crosstask_step_coverage"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)} must lie in (0, 1]")
+        if self.world_version not in (1, 2):
+            raise ValueError(f"world_version={self.world_version}: use 2 (the default) or 1")
         if self.num_videos < 2:
             raise ValueError("num_videos must be at least 2 (train.lst and val.lst)")
 

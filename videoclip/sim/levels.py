@@ -1,6 +1,6 @@
-"""How hard is a data root? Chance levels and a concept-oracle ceiling per benchmark.
+"""How hard is a data root? Chance levels and a concept-oracle reference per benchmark.
 
-Both run through the official protocols of :mod:`videoclip.evaluation` (SPEC §7), so a level
+Both run through the official protocols of :mod:`videoclip.evaluation` (design §7), so a level
 is scored exactly as a model's number is:
 
 * :func:`oracle_levels` — the evaluators run with an :class:`OracleModel`: it knows each

@@ -116,6 +116,19 @@ class Taxonomy:
                 names.update(text_concepts(description))
         return sorted(names)
 
+    def annotation_texts(self) -> set[str]:
+        """Every annotation text a benchmark of this taxonomy can show — step names, captions
+        (YouCook2's training and validation sentences included), MSR-VTT and DiDeMo sentences —
+        and the open-domain sentences: the texts world v2 never speaks (design §13.1)."""
+        texts: set[str] = {*self.open_sentences, *self.msrvtt_distractors}
+        for task in [*self.tasks, *self.youcook, *self.coin, *self.crosstask_primary]:
+            texts.update(t for step in task.steps for t in (step.text, step.caption))
+            texts.update(step.caption for variant in (*task.variants, *task.eval_variants)
+                         for step in variant.steps)
+        texts.update(t for _, caption, second in self.msrvtt for t in (caption, second))
+        texts.update(description for _, _, queries in self.didemo for description, _ in queries)
+        return texts
+
 
 # --------------------------------------------------------------------------- procedural
 

@@ -7,7 +7,7 @@ The pieces, each a small pure function of a numpy ``Generator``:
 * :func:`render_features` — ``(S, 512)`` float16 features: per second, the concepts on screen
   (step concepts, the persistent scene, the talking head in idle seconds) are summed through a
   fixed random projection (:class:`ConceptSpace`), plus a per-video appearance vector,
-  smoothed in time, plus temporally correlated noise, then L2-normalised like S3D (SPEC §3).
+  smoothed in time, plus temporally correlated noise, then L2-normalised like S3D (design §3).
 * :func:`narrate` — the ASR captions: steps spoken loosely in time (a lag distribution),
   paraphrased, with filler talk, ASR noise, unspoken steps, rolling caption lines.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,7 @@ def render_features(
     cfg: SimConfig,
     talking_head: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-second features of one video. Paper: §4 uses S3D features; SPEC §3.
+    """Per-second features of one video. Paper: §4 uses S3D features; design §3.
 
     Args:
         num_seconds: S, the number of one-second feature rows.
@@ -197,9 +198,16 @@ class Utterance:
     step: int
 
 
+def dress(rng: np.random.Generator, body: list[str]) -> list[str]:
+    """Spoken words around a step's ``body``: a lead-in, and a tail in 30 % of utterances."""
+    prefix = _PREFIXES[int(rng.integers(len(_PREFIXES)))].split()
+    suffix = _SUFFIXES[int(rng.integers(len(_SUFFIXES)))].split() if rng.random() < 0.3 else []
+    return prefix + body + suffix
+
+
 def paraphrase(rng: np.random.Generator, caption: str, cfg: SimConfig) -> list[str]:
-    """Spoken words of a step: a lead-in, the step's words with later content words replaced by
-    "it" (``cfg.pronoun_prob``), sometimes a tail."""
+    """World v1's spoken words of a step (:func:`dress`ed): the step's own words with later
+    content words replaced by "it" (``cfg.pronoun_prob``)."""
     words = words_of(caption)
     body: list[str] = []
     seen_content = False
@@ -211,9 +219,7 @@ def paraphrase(rng: np.random.Generator, caption: str, cfg: SimConfig) -> list[s
             continue
         seen_content = seen_content or content
         body.append(word)
-    prefix = _PREFIXES[int(rng.integers(len(_PREFIXES)))].split()
-    suffix = _SUFFIXES[int(rng.integers(len(_SUFFIXES)))].split() if rng.random() < 0.3 else []
-    return prefix + body + suffix
+    return dress(rng, body)
 
 
 def asr_noise(rng: np.random.Generator, words: list[str], vocabulary: list[str], rate: float) -> list[str]:
@@ -259,6 +265,8 @@ def narrate(
     filler: list[str],
     vocabulary: list[str],
     cfg: SimConfig,
+    speaker: Any = None,
+    guard: Any = None,
 ) -> tuple[list[Utterance], list[float]]:
     """The speech of one video: step narration first, then filler talk in the free time.
 
@@ -267,15 +275,20 @@ def narrate(
     terse speech: lead-in and tail dropped first). Speech never overlaps: a later utterance is
     pushed past the end of an earlier one. Returns the utterances sorted by onset and, per step,
     the onset actually used (NaN when the step is unspoken, ``cfg.unspoken_prob``).
+
+    World v1 (``speaker=None``) speaks a step's own text (:func:`paraphrase`); world v2 passes a
+    :class:`videoclip.sim.narration.ConceptSpeaker` (``full``/``bare`` words of a span) and a
+    :class:`videoclip.sim.narration.TextGuard`, which drops utterances that spell a benchmark
+    text (their steps become unspoken). Design §13.1.
     """
     planned = []
     for k, span in enumerate(spans):
         if rng.random() < cfg.unspoken_prob:
             continue
-        words = paraphrase(rng, span.caption, cfg)
+        words = speaker.full(rng, span) if speaker else paraphrase(rng, span.caption, cfg)
         length = span.end - span.start
         if len(words) / cfg.speech_rate > length:
-            words = words_of(span.caption)
+            words = speaker.bare(rng, span) if speaker else words_of(span.caption)
         words = asr_noise(rng, words, vocabulary, cfg.asr_error_rate)
         talk = min(len(words) / cfg.speech_rate, length)
         onset = min(max(span.start + sample_lag(rng, length, cfg), 0.0), duration - talk)
@@ -294,6 +307,10 @@ def narrate(
         busy_until = end
     utterances += _filler(rng, utterances, duration, task_name, filler, vocabulary, cfg)
     utterances.sort(key=lambda u: (u.onset, u.step))
+    if guard is not None:
+        utterances = guard.keep(utterances)
+        spoken = {u.step for u in utterances}
+        onsets = [onset if k in spoken else math.nan for k, onset in enumerate(onsets)]
     return utterances, onsets
 
 
@@ -345,7 +362,7 @@ def caption_lines(
 
     Each utterance is cut into lines of U(``cfg.line_words_min``, ``cfg.line_words_max``) words
     with times shared in proportion; with ``cfg.rolling_caption_prob`` a line repeats the last
-    words of the previous line first (YouTube's rolling captions, which SPEC §4 de-duplicates).
+    words of the previous line first (YouTube's rolling captions, which design §4 de-duplicates).
     """
     starts: list[float] = []
     ends: list[float] = []

@@ -1,6 +1,6 @@
 """The simulated world: a HowTo100M-like corpus and all five benchmarks, in the official formats.
 
-``simulate(out_dir, preset="toy")`` writes a complete data root (layout: INTERFACES.md, SPEC §3–4,
+``simulate(out_dir, preset="toy")`` writes a complete data root (layout: book/paper_profile.md; design §3–4,
 §7) that the loaders read exactly as they read real files, plus ``world.json`` (seed, knobs,
 sizes, text sources) and ``world_truth.npz`` (concept directions and the pre-training steps'
 true intervals and narration onsets; read by :mod:`videoclip.sim.levels` and the book,
@@ -32,6 +32,7 @@ import numpy as np
 from videoclip._io import write_deterministic_npz
 from videoclip.data.features import write_features
 from videoclip.sim.config import SimConfig, make_config
+from videoclip.sim.narration import ConceptSpeaker, Lexicon, TextGuard
 from videoclip.sim.taxonomy import (
     TALKING_HEAD,
     Task,
@@ -50,9 +51,6 @@ from videoclip.sim.video import (
     render_features,
 )
 from videoclip.text import STOP_WORDS, words_of
-
-WORLD_VERSION = 1
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -157,6 +155,18 @@ class _World:
         self.ids = _Ids(seed)
         self.sizes: dict[str, object] = {}
         self._extra: dict[str, list[str]] = {}
+        self.speaker = self.guard = None  # world v1: steps speak their own text
+        if cfg.world_version == 2:
+            self.speaker = ConceptSpeaker(Lexicon(taxonomy.filler), cfg)
+            self.guard = TextGuard(taxonomy.annotation_texts())
+
+    def narration_counts(self) -> dict[str, int]:
+        """World v2's text-source counts for world.json (design §13.1); empty for v1."""
+        if self.speaker is None:
+            return {}
+        return {"guarded_texts": self.guard.num_texts, "fallback_words": self.speaker.fallback_words,
+                "dropped_step_utterances": self.guard.dropped_steps,
+                "dropped_filler_utterances": self.guard.dropped_filler}
 
     def rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, *key])
@@ -223,7 +233,8 @@ def _pretrain(world: _World) -> dict[str, np.ndarray]:
         world.features("howto100m", vid, rng, duration, _events(spans), task.domain)
         total_seconds += _seconds(duration)
         utterances, onsets = narrate(rng, spans, duration, task_name=task.name, filler=tax.filler,
-                                     vocabulary=world.vocabulary, cfg=cfg)
+                                     vocabulary=world.vocabulary, cfg=cfg, speaker=world.speaker,
+                                     guard=world.guard)
         starts, ends, texts = caption_lines(rng, utterances, cfg)
         speech_end = {u.step: u.end for u in utterances if u.step >= 0}
         captions[vid] = {"start": starts, "end": ends, "text": texts}
@@ -523,10 +534,11 @@ def simulate(
     truth["directions"] = world.space.directions.astype(np.float16)
     write_deterministic_npz(out / "world_truth.npz", truth)
     _write_json(out / "world.json", {
-        "generator": "videoclip.sim.world", "version": WORLD_VERSION, "preset": preset,
+        "generator": "videoclip.sim.world", "version": cfg.world_version, "preset": preset,
         "seed": seed, "grounded": taxonomy.grounded, "text_sources": taxonomy.sources,
         "config": dataclasses.asdict(cfg), "sizes": world.sizes,
         "num_concepts": len(world.space.names), "num_tasks": len(taxonomy.tasks),
+        "narration": world.narration_counts(),
     }, indent=2)
     return out
 
