@@ -20,8 +20,8 @@ COIN         the 12-video excerpt of ``COIN.json`` (the full file is not at hand
 CrossTask    the release (task cards, video lists, every annotation), copied; features for every
              primary-task video: the last annotated second plus 0-30 s drawn
 HowTo100M    ``caption.json`` built from MIL-NCE's 100 per-video caption CSVs (real ASR); no
-             ``HowTo100M_v1.csv`` is at hand: each video gets a task of ``task_ids.csv`` (the
-             110-line excerpt) in turn, labelled ``rehearsal``; a 2 % validation list; features
+             ``HowTo100M_v1.csv`` is at hand: each video gets one of the first 10 tasks of
+             ``task_ids.csv`` (the 110-line excerpt) in turn, labelled ``rehearsal``; a 2 % validation list; features
              up to the last caption plus 0-30 s drawn
 ===========  =====================================================================================
 
@@ -63,6 +63,7 @@ _TAIL_SECONDS = 30  # drawn seconds after the last annotated one (0..30)
 _MSRVTT_SECONDS = (10, 30)  # MSR-VTT clips are 10-30 s long
 _HOWTO_CAPTIONS = "howto100m/mil_nce_small_train_captions"
 _HOWTO_TASKS = "howto100m/task_ids_first110_lines.csv"
+_HOWTO_TASKS_USED = 10  # videos per task ~10: the group statistics of chapter 04 need same-task pairs
 _COIN_EXCERPT = "coin/COIN_excerpt_first12.json"
 #: What the rehearsal root makes up (every feature value is random); written to the manifest.
 MADE_UP = {
@@ -70,8 +71,9 @@ MADE_UP = {
     "msrvtt": "durations drawn 10-30 s (the files at hand give none)",
     "crosstask": "durations: the last annotated second plus 0-30 s drawn",
     "coin": "COIN.json is the 12-video excerpt (6 testing videos), not the full release",
-    "howto100m": "caption.json from MIL-NCE's 100 caption CSVs; HowTo100M_v1.csv made up (tasks "
-                 "of the task_ids.csv excerpt in turn); durations: the last caption plus 0-30 s drawn",
+    "howto100m": "caption.json from MIL-NCE's 100 caption CSVs; HowTo100M_v1.csv made up (the "
+                 "first 10 tasks of the task_ids.csv excerpt in turn); durations: the last caption "
+                 "plus 0-30 s drawn",
 }
 # (source under the annotation root, destination under the data root): copied byte for byte
 _COPIES = (
@@ -142,7 +144,7 @@ def _howto100m(annotations: Path, out: Path, rng: np.random.Generator) -> dict[s
         writer = csv.writer(fh)
         writer.writerow(["video_id", "category_1", "category_2", "rank", "task_id"])
         for i, vid in enumerate(vids):
-            writer.writerow([vid, "rehearsal", "rehearsal", 1, task_ids[i % len(task_ids)]])
+            writer.writerow([vid, "rehearsal", "rehearsal", 1, task_ids[i % _HOWTO_TASKS_USED]])
     order = rng.permutation(len(vids))
     num_val = max(1, round(0.02 * len(vids)))
     (out / "howto100m/val.lst").write_text("".join(vids[i] + "\n" for i in sorted(order[:num_val])))
