@@ -74,6 +74,10 @@ CHAPTER_SIZES: dict[str, Any] = {
     "lag_world_videos": 60,
     "lag_scales": [0.0, 1.0],
     "s3d_weights": "",  # MIL-NCE's S3D weights (the MIL-NCE row) are not at hand: row not run
+    "num_videos": 2,  # chapter 12's synthetic raw videos (paper: 8 of 30-44 s at 224², on a GPU)
+    "video_seconds": 4,
+    "frame_size": 64,
+    "workers": 1,
     "seeds": [0],
     "train_overrides": {"max_videos": 32},  # chapter 09: each ablation run on 32 videos (4 steps)
     "rounds": 1,
