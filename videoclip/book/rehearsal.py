@@ -79,7 +79,7 @@ CHAPTER_SIZES: dict[str, Any] = {
     "frame_size": 64,
     "workers": 1,
     "seeds": [0],
-    "train_overrides": {"max_videos": 32},  # chapter 09: each ablation run on 32 videos (4 steps)
+    "train_overrides": {"max_videos": 48},  # chapter 09: each ablation run on 48 videos (6 steps; IVF needs 39)
     "rounds": 1,
     "smooth_steps": 2,
 }
