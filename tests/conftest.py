@@ -50,3 +50,15 @@ def s3d_files(tmp_path_factory) -> tuple[Path, Path]:
     from videoclip.sim.media import random_s3d_files
 
     return random_s3d_files(tmp_path_factory.mktemp("s3d"))
+
+
+@pytest.fixture()
+def backbone_dir(tmp_path: Path) -> Path:
+    """A local 'bert-base-uncased' stand-in: the tiny config and tokenizer files."""
+    from helpers import TINY_BERT, make_tokenizer  # heavy (torch): only where requested
+    from transformers import BertConfig
+
+    directory = tmp_path / "backbone"
+    BertConfig(**TINY_BERT).save_pretrained(directory)
+    make_tokenizer(directory).save_pretrained(directory)
+    return directory

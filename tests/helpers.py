@@ -9,6 +9,7 @@ reuses it on the released key layout.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -281,3 +282,56 @@ def tiny_config(world: Path, backbone: Path, run_dir: Path, **overrides) -> dict
     }
     values.update(overrides)
     return values
+
+
+# ----------------------------------------------------------------------------- released checkpoint
+
+NUM_VIDEO_LAYERS, NUM_TEXT_LAYERS = 2, 3
+
+
+def released_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random fp16 weights under the released key names (poolers and position_ids included)."""
+    torch.manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    for prefix, layers in (
+        ("mmmodel.video_encoder.bert.", NUM_VIDEO_LAYERS),
+        ("mmmodel.text_encoder.", NUM_TEXT_LAYERS),
+    ):
+        tower = BertModel(BertConfig(**dict(TINY_BERT, num_hidden_layers=layers)))  # with pooler
+        for key, value in tower.state_dict().items():
+            state[prefix + key] = value
+        state[prefix + "embeddings.position_ids"] = torch.arange(
+            TINY_BERT["max_position_embeddings"]
+        )[None]
+    hidden = TINY_BERT["hidden_size"]
+    for name, shape in (
+        ("linear1.weight", (hidden, VIDEO_DIM)),
+        ("linear1.bias", (hidden,)),
+        ("LayerNorm.weight", (hidden,)),
+        ("LayerNorm.bias", (hidden,)),
+        ("linear2.weight", (hidden, hidden)),
+        ("linear2.bias", (hidden,)),
+    ):
+        state["mmmodel.video_encoder.videomlp." + name] = torch.zeros(shape)
+    return {
+        key: (value + 0.3 * torch.randn_like(value)).half() if value.is_floating_point() else value
+        for key, value in state.items()
+    }
+
+
+def write_checkpoint(path: Path, model_state: dict[str, torch.Tensor]) -> Path:
+    first = next(iter(model_state.values()))
+    torch.save(
+        {
+            "args": argparse.Namespace(arch="mmfusionseparate", fp16=True),
+            "model": model_state,
+            "optimizer_history": [{"criterion_name": "MMCriterion", "num_updates": 10}],
+            "last_optimizer_state": {
+                "state": {0: {"exp_avg": torch.zeros_like(first).float()}},
+                "param_groups": [{"lr": 5e-5, "params": [0]}],
+            },
+            "extra_state": {"epoch": 25},
+        },
+        path,
+    )
+    return path

@@ -8,13 +8,14 @@ no ``bert.`` infix, fp16 tensors, ``position_ids`` buffers, and optimizer state 
 
 from __future__ import annotations
 
-import argparse
 import datetime
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import (
+    NUM_TEXT_LAYERS,
+    NUM_VIDEO_LAYERS,
     TINY_BERT,
     VIDEO_DIM,
     make_model,
@@ -22,72 +23,15 @@ from helpers import (
     reference_text_pooled,
     reference_video_hidden,
     reference_video_pooled,
+    released_state_dict,
     unit_features,
+    write_checkpoint,
 )
-from transformers import BertConfig, BertModel
+from transformers import BertConfig
 
 from videoclip._io import atomic_torch_save, atomic_write, atomic_write_bytes
 from videoclip.checkpoint import CheckpointError, convert_mmpt_state_dict
 from videoclip.model import VideoCLIP
-
-NUM_VIDEO_LAYERS, NUM_TEXT_LAYERS = 2, 3
-
-
-def released_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random fp16 weights under the released key names (poolers and position_ids included)."""
-    torch.manual_seed(seed)
-    state: dict[str, torch.Tensor] = {}
-    for prefix, layers in (
-        ("mmmodel.video_encoder.bert.", NUM_VIDEO_LAYERS),
-        ("mmmodel.text_encoder.", NUM_TEXT_LAYERS),
-    ):
-        tower = BertModel(BertConfig(**dict(TINY_BERT, num_hidden_layers=layers)))  # with pooler
-        for key, value in tower.state_dict().items():
-            state[prefix + key] = value
-        state[prefix + "embeddings.position_ids"] = torch.arange(
-            TINY_BERT["max_position_embeddings"]
-        )[None]
-    hidden = TINY_BERT["hidden_size"]
-    for name, shape in (
-        ("linear1.weight", (hidden, VIDEO_DIM)),
-        ("linear1.bias", (hidden,)),
-        ("LayerNorm.weight", (hidden,)),
-        ("LayerNorm.bias", (hidden,)),
-        ("linear2.weight", (hidden, hidden)),
-        ("linear2.bias", (hidden,)),
-    ):
-        state["mmmodel.video_encoder.videomlp." + name] = torch.zeros(shape)
-    return {
-        key: (value + 0.3 * torch.randn_like(value)).half() if value.is_floating_point() else value
-        for key, value in state.items()
-    }
-
-
-def write_checkpoint(path: Path, model_state: dict[str, torch.Tensor]) -> Path:
-    first = next(iter(model_state.values()))
-    torch.save(
-        {
-            "args": argparse.Namespace(arch="mmfusionseparate", fp16=True),
-            "model": model_state,
-            "optimizer_history": [{"criterion_name": "MMCriterion", "num_updates": 10}],
-            "last_optimizer_state": {
-                "state": {0: {"exp_avg": torch.zeros_like(first).float()}},
-                "param_groups": [{"lr": 5e-5, "params": [0]}],
-            },
-            "extra_state": {"epoch": 25},
-        },
-        path,
-    )
-    return path
-
-
-@pytest.fixture()
-def backbone_dir(tmp_path: Path) -> Path:
-    """A local 'bert-base-uncased' stand-in: the tiny config and tokenizer files."""
-    directory = tmp_path / "backbone"
-    BertConfig(**TINY_BERT).save_pretrained(directory)
-    make_tokenizer(directory).save_pretrained(directory)
-    return directory
 
 
 def test_converter_puts_every_tensor_in_place(tmp_path: Path, backbone_dir: Path) -> None:

@@ -29,7 +29,7 @@ def test_the_parser_declares_every_command():
 
 
 def test_a_package_error_is_one_line_and_debug_shows_it(tmp_path, capsys):
-    assert main(["evaluate", "youcook2", "--model", str(tmp_path / "none"), "--data-dir", str(tmp_path)]) == 2
+    assert main(["evaluate", "youcook2", "--model", str(tmp_path / "none"), "--data-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     with pytest.raises(OSError):

@@ -410,6 +410,21 @@ def test_didemo_moments_average_the_padded_slots_too(tmp_path):
     assert scores[(0, 5)] == pytest.approx(18 / 30) and scores[(3, 3)] == scores[(5, 5)] == 1
 
 
+def test_didemo_refuses_nan_scores(tmp_path):
+    # a NaN model must not get a rank@1 (reliability review 3.55): argsort ranks NaN silently
+    class NanProbe(PaddingProbe):
+        def video_token_states(self, video, vmask, *, mask_cls):
+            return torch.full((*vmask.shape, 1), float("nan"))
+
+    (tmp_path / "didemo").mkdir()
+    query = {"annotation_id": 0, "description": "a moment", "video": "short.mp4",
+             "times": [[0, 0]], "num_segments": 6}
+    (tmp_path / "didemo/test_data.json").write_text(json.dumps([query]))
+    with pytest.raises(ValueError, match="short: moment scores hold NaN or inf"):
+        evaluate_didemo(NanProbe(["a moment"]), tmp_path, features=CodedStore({"short": 12}),
+                        progress=False)
+
+
 # ----------------------------------------------------------------------------- COIN
 
 

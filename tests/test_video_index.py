@@ -43,7 +43,7 @@ def test_windows_scores_and_round_trip(store, tmp_path):
     again = MomentIndex.load(tmp_path / "index")
     assert again.moments == index.moments and again.model == "milnce"
     assert again.search(query, k=1)[0][:3] == hits[0][:3]
-    with pytest.raises(MomentIndexError, match="--overwrite"):
+    with pytest.raises(FileExistsError, match="--overwrite"):
         index.save(tmp_path / "index")
     index.save(tmp_path / "index", overwrite=True)
     with pytest.raises(MomentIndexError, match="dimension 3"):

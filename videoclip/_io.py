@@ -30,6 +30,8 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_output_dir",
+    "check_output_file",
     "write_deterministic_npz",
 ]
 
@@ -117,6 +119,53 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_output_dir(path: str | os.PathLike, *, overwrite: bool = False,
+                     option: str = "--out") -> Path:
+    """Refuse to write into a directory this command did not create: ``path`` must be missing
+    or empty unless ``overwrite`` (the user's explicit ``--overwrite``).
+
+    Raises:
+        FileExistsError: ``path`` is a file, or a non-empty directory without ``overwrite``.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{option} {path} is a file; name a directory")
+    held = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+    if held and not overwrite:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise FileExistsError(
+            f"{option} {path} is not empty ({shown}); nothing was written: choose a new or "
+            f"empty directory, or pass --overwrite to write into it"
+        )
+    return path
+
+
+def check_output_file(path: str | os.PathLike, *, overwrite: bool = False,
+                      option: str = "--out") -> Path:
+    """Before the work starts: ``path`` can be written (its folder exists or can be made and
+    takes a file) and holds nothing yet, unless ``overwrite``.
+
+    Raises:
+        FileExistsError: ``path`` is a directory, or a file without ``overwrite``.
+        OSError: its folder cannot be created or written (read-only disk, no permission).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise FileExistsError(f"{option} {path} is a directory; name a file, e.g. {path}/results.json")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{option} {path} exists; nothing was run: choose another file, "
+                              f"or pass --overwrite to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = _temporary_name(path)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(exc.errno, f"{option} {path} cannot be written ({exc.strerror}); nothing "
+                                 f"was run: choose a writable location") from exc
+    return path
 
 
 def write_deterministic_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:

@@ -81,19 +81,34 @@ def read_mmpt_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False)
         The checkpoint dict (weights under ``"model"``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; pass the checkpoint file itself")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    if trust_pickle:
-        return torch.load(path, map_location="cpu", weights_only=False)
     try:
+        if trust_pickle:
+            return torch.load(path, map_location="cpu", weights_only=False)
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):
+            raise _unreadable(path, exc) from exc
         raise CheckpointError(
-            f"{path}: torch.load(weights_only=True) refused an object in the checkpoint: {exc}\n"
-            f"If you trust the file's source, pass trust_pickle=True to load it with "
-            f"weights_only=False."
+            f"{path}: torch.load(weights_only=True) refused an object in the checkpoint "
+            f"({str(exc).split('Unsupported global: ')[-1].split('.')[0]}); if you trust the "
+            f"file's source, pass trust_pickle=True (--trust-pickle)"
         ) from exc
+    except (RuntimeError, OSError, EOFError, KeyError, ValueError) as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    return CheckpointError(
+        f"{path}: cannot read it as a PyTorch checkpoint ({path.stat().st_size} bytes; "
+        f"{type(exc).__name__}: {reason}): the file is truncated, corrupt or of another kind; "
+        f"copy or download it again"
+    )
 
 
 def convert_mmpt_state_dict(
@@ -124,6 +139,13 @@ def convert_mmpt_state_dict(
             f"got {keys}"
         )
     released = checkpoint["model"]
+    if not isinstance(released, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, torch.Tensor) for key, value in released.items()
+    ):
+        raise CheckpointError(
+            f"{source}: 'model' holds a {type(released).__name__}, not a mapping of names to "
+            f"tensors; this is not a fairseq checkpoint"
+        )
     if _MLP_WEIGHT not in released:
         prefixes = sorted({".".join(key.split(".")[:2]) for key in released})
         raise CheckpointError(
@@ -186,9 +208,10 @@ def check_state_dict(
     """
     missing = sorted(set(expected) - set(given))
     unexpected = sorted(set(given) - set(expected))
+    common = sorted(set(expected) & set(given))
     mismatched = [
         f"{key}: expected {tuple(expected[key].shape)}, got {tuple(given[key].shape)}"
-        for key in sorted(set(expected) & set(given))
+        for key in common
         if expected[key].shape != given[key].shape
     ]
     if missing or unexpected or mismatched:
@@ -196,3 +219,23 @@ def check_state_dict(
             f"{source} does not match the model: missing {missing}; unexpected {unexpected}; "
             f"shape mismatches {mismatched}"
         )
+    # load_state_dict would cast an integer or boolean tensor to float without a word.
+    wrong_dtype = [
+        f"{key}: {given[key].dtype}"
+        for key in common
+        if expected[key].is_floating_point() != given[key].is_floating_point()
+        or given[key].dtype == torch.bool
+    ]
+    if wrong_dtype:
+        raise CheckpointError(
+            f"{source}: weights of the wrong type (expected floating point) {wrong_dtype[:5]}; "
+            f"this is not a VideoCLIP model file, convert or save it again"
+        )
+    nonfinite = [key for key in common if given[key].is_floating_point()
+                 and not bool(torch.isfinite(given[key]).all())]
+    if nonfinite:
+        raise CheckpointError(
+            f"{source}: {len(nonfinite)} weight(s) hold NaN or inf, e.g. {nonfinite[:5]}; the "
+            f"model diverged or the file is corrupt: load an earlier checkpoint"
+        )
+

@@ -2,8 +2,11 @@
 
 Every subcommand is one ``_add_<name>(subparsers)`` that declares its arguments and one
 ``_<name>(args)`` handler that calls the library; heavy imports happen inside the handlers so
-``--help`` stays fast. Errors the package raises on purpose (its own exception classes, missing or
-existing files) print as one line ``error: …`` with exit status 2; ``--debug`` shows the traceback.
+``--help`` stays fast. Every error prints as one line ``error: <what>, <where>, <what to do>`` on
+stderr, exit status 2 for a usage error (bad arguments or configuration, an output that must not be
+written over) and 1 for a failure;
+``--debug`` (anywhere on the line) shows the traceback instead. :func:`run_guarded` is that policy,
+shared by every subcommand and by the book's runner.
 
 The book's notebooks have their own runner, ``python -m videoclip.book run | all | sync``.
 """
@@ -14,11 +17,78 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Exceptions that mean "change the command line" (exit status 2): bad arguments or configuration,
+# or an output that holds something (--overwrite, --resume). By name: most classes live in modules
+# too heavy to import before a command runs.
+USAGE_ERRORS = frozenset(
+    {
+        "ArgumentTypeError",
+        "ConfigError",
+        "FileExistsError",
+        "UsageError",
+        "ParameterTypeError",
+        "UnknownBenchmarkError",
+        "UnknownNotebookError",
+        "UnknownParameterError",
+    }
+)
+
+
+class UsageError(ValueError):
+    """Options that do not go together, or one that another needs (exit status 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` whose usage errors are one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        sys.exit(2)
+
+
+def _raised_by_package(err: BaseException) -> bool:
+    """Raised on purpose: a class of the package, an OSError, or raised by the package's code."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return (
+        type(err).__module__.startswith("videoclip")
+        or isinstance(err, OSError)
+        or bool(frames)
+        and Path(frames[-1].filename).resolve().is_relative_to(PACKAGE_DIR)
+    )
+
+
+def error_line(err: BaseException) -> str:
+    """``error: …`` on one line; an error the package did not raise on purpose names its type."""
+    text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 else str(err)
+    text = " ".join(str(text).split()) or type(err).__name__
+    if not _raised_by_package(err):
+        text = f"{type(err).__name__}: {text} (unexpected; rerun with --debug for the traceback)"
+    return f"error: {text}"
+
+
+def run_guarded(command: Callable[[], int | None], *, debug: bool = False) -> int:
+    """Run ``command()`` under the error policy: one line on stderr, exit 2 (usage) or 1."""
+    try:
+        return int(command() or 0)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if debug:
+            raise
+        print(error_line(err), file=sys.stderr)
+        return 2 if type(err).__name__ in USAGE_ERRORS else 1
+
 
 # ---------------------------------------------------------------------------------- simulate
+
+_OVERWRITE_HELP = "write into an existing, non-empty output (files of the same name are replaced)"
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +104,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--real-data", default=None, help="real annotation files to ground text in")
     p.add_argument("--num-videos", type=int, default=None, help="override the corpus size")
+    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     p.set_defaults(handler=_simulate)
 
 
@@ -42,7 +113,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
     overrides = {} if args.num_videos is None else {"num_videos": args.num_videos}
     path = simulate(
-        args.out, preset=args.preset, seed=args.seed, real_data_dir=args.real_data, **overrides
+        args.out,
+        preset=args.preset,
+        seed=args.seed,
+        real_data_dir=args.real_data,
+        overwrite=args.overwrite,
+        **overrides,
     )
     sizes = json.loads((path / "world.json").read_text())["sizes"]
     print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
@@ -58,6 +134,11 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
         help="VideoCLIP pre-training with retrieval-augmented batches (torchrun for multi-GPU)",
         description="VideoCLIP pre-training. Any config field can be overridden: --key value or "
         "--key=value (YAML values), e.g. --lr 1e-4 --grouping=random.",
+        epilog="overrides: --KEY VALUE for any key of a preset (params/pretrain/*.yaml), e.g. "
+        "--data_dir ROOT --run_dir runs/x --num_epochs 2 --lr 1e-3 --seed 0 "
+        "--backbone minilm-l6; values are YAML (1e-3 is a float, [0.9, 0.98] a list); an "
+        "unknown key is an error that lists every known key. A fresh run needs a missing "
+        "or empty run_dir; --resume continues the run in it.",
     )
     p.add_argument("--preset", help="YAML preset (flat parameters or sections)")
     p.add_argument("--resume", action="store_true", help="continue the run in run_dir")
@@ -68,6 +149,7 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["--lr", "1e-4", "--grouping=random"]`` → ``{"lr": 1e-4, "grouping": "random"}`` (YAML values)."""
     import yaml
 
+    from videoclip._yaml import load_yaml
     from videoclip.train import ConfigError
 
     overrides: dict[str, Any] = {}
@@ -86,7 +168,13 @@ def _parse_overrides(items: Sequence[str]) -> dict[str, Any]:
                 raise ConfigError(f"{item} needs a value")
             key, text = item[2:], items[i + 1]
             i += 2
-        overrides[key.replace("-", "_")] = yaml.safe_load(text)
+        try:
+            overrides[key.replace("-", "_")] = load_yaml(text)
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or "not YAML"
+            raise ConfigError(
+                f"--{key} {text!r}: the value is not a YAML literal ({problem})"
+            ) from None
     return overrides
 
 
@@ -135,14 +223,18 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, required=True, help="the data root")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
     p.add_argument("--out", type=Path, default=None, help="write results with provenance here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(handler=_evaluate)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from videoclip._io import check_output_file
     from videoclip.evaluation.registry import benchmark
     from videoclip.model import VideoCLIP
 
     evaluate = benchmark(args.task).evaluate
+    if args.out is not None:  # before the work: a bad --out must not cost the whole evaluation
+        check_output_file(args.out, overwrite=args.overwrite)
     if args.model == "milnce":
         model = _milnce_scorer(args, "--model milnce")
     elif args.model is not None:
@@ -159,7 +251,7 @@ def _milnce_scorer(args: argparse.Namespace, what: str):
     from videoclip.video.milnce import MilNCEScorer
 
     if args.s3d is None or args.s3d_dict is None:
-        raise FileNotFoundError(f"{what} needs --s3d s3d_howto100m.pth and --s3d-dict "
+        raise UsageError(f"{what} needs --s3d s3d_howto100m.pth and --s3d-dict "
                                 "s3d_dict.npy (MIL-NCE's text tower)")
     return MilNCEScorer.from_milnce_checkpoint(args.s3d, dict_path=args.s3d_dict)
 
@@ -185,12 +277,15 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="allow arbitrary pickled objects in the checkpoint (only for files you trust)",
     )
+    p.add_argument("--overwrite", action="store_true", help=_OVERWRITE_HELP)
     p.set_defaults(handler=_convert)
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from videoclip._io import check_output_dir
     from videoclip.model import VideoCLIP
 
+    check_output_dir(args.out_dir, overwrite=args.overwrite, option="out_dir")
     model = VideoCLIP.from_mmpt_checkpoint(
         args.checkpoint, backbone=args.backbone, trust_pickle=args.trust_pickle
     )
@@ -318,11 +413,12 @@ def _add_index(sub: argparse._SubParsersAction) -> None:
 
 
 def _index(args: argparse.Namespace) -> int:
+    from videoclip._io import check_output_dir
     from videoclip.data.features import open_feature_store
     from videoclip.model import VideoCLIP
-    from videoclip.video.index import MomentIndex, check_out_dir, mean_embedding, tower_embedding
+    from videoclip.video.index import MomentIndex, mean_embedding, tower_embedding
 
-    check_out_dir(args.out, overwrite=args.overwrite)  # before the work, not after
+    check_output_dir(args.out, overwrite=args.overwrite)  # before the work, not after
     store = open_feature_store(args.features)
     if args.model == "milnce":
         embed, model_name = mean_embedding, "milnce"
@@ -389,37 +485,34 @@ SUBCOMMANDS = (_add_simulate, _add_pretrain, _add_evaluate, _add_convert, _add_f
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoclip", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser = Parser(prog="videoclip", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (accepted anywhere on the line)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
     return parser
 
 
-def _is_user_error(err: BaseException) -> bool:
-    """An error the package raises on purpose: one of its own classes, or a missing/existing file."""
-    return type(err).__module__.startswith("videoclip") or isinstance(
-        err, (FileNotFoundError, FileExistsError)
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
-    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    try:  # usage errors and --help exit through SystemExit; return their status instead
+        args, rest = parser.parse_known_args(argv)
+        if rest and not getattr(args, "takes_overrides", False):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     if args.command is None:
         parser.print_help()
         return 2
-    if rest and not getattr(args, "takes_overrides", False):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.overrides = rest
-    try:
-        return int(args.handler(args) or 0)
-    except Exception as err:
-        if args.debug or not _is_user_error(err):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_guarded(lambda: args.handler(args), debug=debug)
 
 
 if __name__ == "__main__":

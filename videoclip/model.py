@@ -24,6 +24,7 @@ from typing import Any
 
 import safetensors.torch
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
@@ -313,6 +314,12 @@ class VideoCLIP(nn.Module):
                 f"{bert_config.hidden_size}-d; pass the backbone the checkpoint was trained "
                 f"from (bert-base-uncased for the release)"
             )
+        if weights.num_text_layers != bert_config.num_hidden_layers:  # SPEC §1: all of them
+            raise CheckpointError(
+                f"{path}: {weights.num_text_layers} text layers but backbone {backbone!r} has "
+                f"{bert_config.num_hidden_layers}; the text tower keeps every backbone layer, "
+                f"so the file lacks layers: use an intact checkpoint"
+            )
         tokenizer = load_tokenizer(backbone)
         config = ModelConfig(
             bert=bert_config.to_dict(),
@@ -362,12 +369,19 @@ class VideoCLIP(nn.Module):
                     f"VideoCLIP.save_pretrained ({CONFIG_FILE}, {WEIGHTS_FILE}, {TOKENIZER_DIR}/)"
                 )
         config_path = directory / CONFIG_FILE
-        config = ModelConfig.from_json(config_path.read_text(), source=str(config_path))
+        try:
+            config = ModelConfig.from_json(config_path.read_text(encoding="utf-8"),
+                                           source=str(config_path))
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+            raise _incomplete(config_path, exc) from exc
         if attn_implementation is not None:
             config = replace(config, attn_implementation=attn_implementation)
-        tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_DIR)
+        tokenizer = _load_saved_tokenizer(directory / TOKENIZER_DIR)
         model = cls(config, tokenizer)
-        state = safetensors.torch.load_file(directory / WEIGHTS_FILE)
+        try:
+            state = safetensors.torch.load_file(directory / WEIGHTS_FILE)
+        except (SafetensorError, OSError) as exc:
+            raise _incomplete(directory / WEIGHTS_FILE, exc) from exc
         check_state_dict(model.state_dict(), state, source=str(directory / WEIGHTS_FILE))
         model.load_state_dict(state)
         return model.eval()
@@ -694,6 +708,29 @@ def _warn_if_not_unit_norm(video: torch.Tensor, vmask: torch.Tensor) -> None:
             FeatureNormWarning,
             stacklevel=4,
         )
+
+
+def _incomplete(path: Path, exc: BaseException) -> CheckpointError:
+    """A saved-model file that cannot be read: most often a save that was interrupted."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+    return CheckpointError(
+        f"{path}: cannot read it ({type(exc).__name__}: {reason}); the file is truncated or "
+        f"corrupt (an interrupted save?): save or convert the model again"
+    )
+
+
+def _load_saved_tokenizer(directory: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer a :meth:`VideoCLIP.save_pretrained` wrote, or an error naming what is missing."""
+    vocab = [name for name in ("tokenizer.json", "vocab.txt") if (directory / name).is_file()]
+    if not (directory / "tokenizer_config.json").is_file() or not vocab:
+        raise CheckpointError(
+            f"{directory}: incomplete tokenizer folder (needs tokenizer_config.json and "
+            f"tokenizer.json or vocab.txt; an interrupted save?): save or convert the model again"
+        )
+    try:
+        return AutoTokenizer.from_pretrained(directory)
+    except (OSError, ValueError, ImportError, KeyError, TypeError) as exc:
+        raise _incomplete(directory, exc) from exc
 
 
 def _special_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:

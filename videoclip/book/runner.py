@@ -9,6 +9,12 @@ Two keys of a preset are not parameters: ``base: <profile>`` starts from that pr
 the same chapter, and ``skip: <reason>`` does not execute the chapter but writes it with its title
 and the reason (the **released** profile skips the chapters that pre-train).
 
+An executed notebook is written atomically: papermill executes into a hidden temporary file, and
+only a completed run replaces ``book/executed/NN_slug.ipynb``; a failed run keeps its partial output
+as ``.NN_slug.failed.ipynb`` beside it, and a killed one leaves the last good notebook as it was.
+Errors print as one line ``error: …`` (the package's command-line policy; ``--debug`` for the
+traceback).
+
 An executed notebook records a stamp (hash of its source, its parameters, the package's code and the
 stamps of the chapters before it); re-running with nothing changed reuses it.
 
@@ -30,7 +36,9 @@ from typing import Any
 
 import yaml
 
-from videoclip._io import atomic_write
+from videoclip._io import atomic_write_text
+from videoclip._yaml import load_yaml
+from videoclip.cli import Parser, run_guarded
 
 REPO = Path(__file__).resolve().parents[2]  # the repository of an editable install
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -48,6 +56,18 @@ class UnknownParameterError(KeyError):
         return str(self.args[0])
 
 
+class ParameterTypeError(TypeError):
+    """A preset or override gives a parameter a value of another type than its default."""
+
+
+class UnknownNotebookError(FileNotFoundError):
+    """No notebook has that name or number; the message lists the known ones."""
+
+
+class NotebookFailed(RuntimeError):
+    """A cell of the notebook raised; the message names the cell, the error and the partial output."""
+
+
 def list_notebooks() -> list[Path]:
     """The book's notebooks in chapter order (``NN_slug.py``)."""
     return sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
@@ -61,7 +81,7 @@ def find_notebook(name: str) -> Path:
     matches = [p for p in list_notebooks() if p.stem == name or p.stem.split("_")[0] == name]
     if len(matches) != 1:
         known = ", ".join(p.stem for p in list_notebooks())
-        raise FileNotFoundError(f"no notebook named {name!r} in {NOTEBOOK_DIR} (known: {known})")
+        raise UnknownNotebookError(f"no notebook named {name!r} in {NOTEBOOK_DIR} (known: {known})")
     return matches[0]
 
 
@@ -99,7 +119,7 @@ def load_preset(path: Path, profile: str) -> dict[str, Any]:
         if profile == "smoke":
             return {}
         raise FileNotFoundError(f"no preset {preset}: write one (it may be empty: `{{}}`)")
-    values = yaml.safe_load(preset.read_text()) or {}
+    values = load_yaml(preset.read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict):
         raise TypeError(f"{preset}: expected a mapping of parameter names to values")
     base = values.pop("base", None)
@@ -124,14 +144,32 @@ def check_parameters(given: dict[str, Any], declared: dict[str, Any], source: st
             f"the notebook declares: {', '.join(sorted(declared))}")
 
 
+def check_types(given: dict[str, Any], declared: dict[str, Any], source: str) -> None:
+    """Raise :class:`ParameterTypeError` unless each value has its default's type (an int passes
+    as a float, a list as a tuple; a ``None`` default takes anything)."""
+    for name, value in given.items():
+        default = declared[name]
+        kind = (float, int) if isinstance(default, float) else (
+            (list, tuple) if isinstance(default, (list, tuple)) else type(default))
+        if default is None or (isinstance(value, kind) and (
+                isinstance(default, bool) or not isinstance(value, bool))):
+            continue
+        raise ParameterTypeError(
+            f"{source}: {name}={value!r} is a {type(value).__name__}, but the notebook's default "
+            f"{default!r} is a {type(default).__name__}; give a {type(default).__name__}")
+
+
 def resolve_parameters(path: Path, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Preset values, then overrides, each checked against the declared parameters."""
+    """Preset values, then overrides, each checked against the declared parameters' names and types."""
     declared = declared_parameters(path)
     preset = load_preset(path, profile)
     preset.pop("skip", None)
-    check_parameters(preset, declared, str(PARAMS_DIR / profile / f"{path.stem}.yaml"))
+    preset_source = str(PARAMS_DIR / profile / f"{path.stem}.yaml")
+    check_parameters(preset, declared, preset_source)
+    check_types(preset, declared, preset_source)
     overrides = overrides or {}
     check_parameters(overrides, declared, "command-line override")
+    check_types(overrides, declared, "command-line override")
     return {**preset, **overrides}
 
 
@@ -168,11 +206,11 @@ def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any]
 
     Skips execution when the output exists with the same stamp (nothing it depends on changed).
     """
+    path = find_notebook(name)
+    parameters = resolve_parameters(path, profile, overrides)
     import nbformat
     import papermill
 
-    path = find_notebook(name)
-    parameters = resolve_parameters(path, profile, overrides)
     new_stamp = stamp(path, profile, parameters, upstream)
     output = Path(output_dir) / f"{path.stem}.ipynb"
     if not force and _stored_stamp(output) == new_stamp:
@@ -185,20 +223,31 @@ def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any]
         print(f"[videoclip] {path.stem} ({profile}): skipped ({reason})")
         return output, new_stamp
     source = output.with_name(f".{path.stem}.source.ipynb")
+    executing = output.with_name(f".{path.stem}.{os.getpid()}.executing.ipynb")
+    failed = output.with_name(f".{path.stem}.failed.ipynb")
     nbformat.write(read_notebook(path), source)
     print(f"[videoclip] executing {path.stem} ({profile}) parameters={parameters}")
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(str(source), str(output), parameters=parameters, cwd=str(NOTEBOOK_DIR),
-                                   kernel_name="python3", progress_bar=True, report_mode=False)
+        papermill.execute_notebook(str(source), str(executing), parameters=parameters,
+                                   cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=True,
+                                   report_mode=False)
+        nb = nbformat.read(executing, as_version=4)
+    except papermill.PapermillExecutionError as err:
+        os.replace(executing, failed)
+        raise NotebookFailed(
+            f"{path.stem}: cell [{err.exec_count}] raised {err.ename}: {err.evalue}; the partial "
+            f"output is {failed}, and {output} is unchanged"
+        ) from err
     finally:
         source.unlink(missing_ok=True)
+        executing.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    nb = nbformat.read(output, as_version=4)
     nb.metadata[STAMP_KEY] = new_stamp
     nb.metadata["videoclip_profile"] = profile
     nb.metadata[SECONDS_KEY] = round(seconds, 1)
-    nbformat.write(nb, output)
+    atomic_write_text(output, nbformat.writes(nb) + "\n")  # as nbformat.write ends it
+    failed.unlink(missing_ok=True)
     print(f"[videoclip] {path.stem} done in {seconds:.0f} s")
     return output, new_stamp
 
@@ -213,7 +262,7 @@ def write_skipped(path: Path, output: Path, *, profile: str, reason: str, stamp:
         f"```{{note}}\nThis chapter was **skipped** under the `{profile}` profile: {reason}\n```")
     nb.cells = [title, note]
     nb.metadata.update({STAMP_KEY: stamp, "videoclip_profile": profile, "videoclip_skipped": reason})
-    atomic_write(output, lambda tmp: nbformat.write(nb, tmp))
+    atomic_write_text(output, nbformat.writes(nb) + "\n")
 
 
 def execution_times(output_dir: Path = EXECUTED_DIR) -> list[dict[str, Any]]:
@@ -258,15 +307,24 @@ def _parse_override(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key, yaml.safe_load(value)
+    try:
+        return key, load_yaml(value)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or "not YAML"
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not a YAML literal ({problem})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m videoclip.book", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    parser = Parser(prog="python -m videoclip.book", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute one notebook")
-    run.add_argument("notebook")
+    run.add_argument("notebook", help="a notebook name or its number: "
+                                      + ", ".join(p.stem for p in list_notebooks()))
     run.add_argument("--profile", default="smoke", choices=PROFILES)
     run.add_argument("-p", "--param", action="append", type=_parse_override, default=[],
                      help="override one parameter: name=value (YAML literal)")
@@ -275,8 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     every.add_argument("--profile", default="toy", choices=PROFILES)
     every.add_argument("--force", action="store_true")
     sub.add_parser("sync", help="write the paired .ipynb files")
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+    def command() -> None:
         if args.command == "run":
             run_notebook(args.notebook, args.profile, overrides=dict(args.param), force=args.force)
         elif args.command == "all":
@@ -284,10 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for path in sync():
                 print(path.relative_to(REPO))
-    except (UnknownParameterError, FileNotFoundError, TypeError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_guarded(command, debug=debug)
 
 
 if __name__ == "__main__":

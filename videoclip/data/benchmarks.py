@@ -19,6 +19,7 @@ CrossTask      ``crosstask/{tasks_primary.txt, videos.csv, videos_val.csv, annot
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
 import math
@@ -159,34 +160,73 @@ class CrossTaskData:
 # ----------------------------------------------------------------------------- helpers
 
 
-def _read_json(path: Path, fix: str) -> object:
+def read_utf8(path: Path, fix: str) -> str:
+    """The text of an annotation file: UTF-8, a leading byte-order mark ignored.
+
+    Raises:
+        AnnotationError: the file is missing or is not UTF-8 (named with its line).
+    """
     if not path.is_file():
         raise AnnotationError(f"{path}: file not found; {fix}")
+    data = path.read_bytes()
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise AnnotationError(
+            f"{path}, line {line}: not UTF-8 text (byte {data[exc.start]:#04x}); save it as "
+            f"UTF-8; {fix}"
+        ) from None
+
+
+def _unique(seen: dict[object, str], key: object, path: Path, at: str, what: str) -> None:
+    """Raise if ``key`` was seen before: a repeated row would count twice in the metric (design §14)."""
+    if key in seen:
+        raise AnnotationError(
+            f"{path}, {at}: {what} repeats {seen[key]}; remove the duplicate row"
+        )
+    seen[key] = at
+
+
+def _no_rows(path: Path, fix: str) -> AnnotationError:
+    return AnnotationError(f"{path}: no rows; a required file must not be empty; {fix}")
+
+
+def _read_json(path: Path, fix: str) -> object:
+    def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) < len(keys):
+            repeated = sorted({key for key in keys if keys.count(key) > 1})
+            raise AnnotationError(
+                f"{path}: duplicate key {repeated[0]!r} in one JSON object (a record listed "
+                f"twice); remove the duplicate; {fix}"
+            )
+        return dict(pairs)
+
+    try:
+        return json.loads(read_utf8(path, fix), object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise AnnotationError(f"{path}: not valid JSON ({exc}); {fix}") from exc
 
 
 def _read_csv_rows(path: Path, columns: Iterable[str], fix: str) -> list[tuple[int, dict[str, str]]]:
-    """``(line number, row)`` of a headed CSV whose header must hold ``columns``."""
-    if not path.is_file():
-        raise AnnotationError(f"{path}: file not found; {fix}")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
+    """``(line number, row)`` of a headed CSV whose header must hold ``columns`` (>= 1 row)."""
+    reader = csv.DictReader(io.StringIO(read_utf8(path, fix), newline=""))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise AnnotationError(
+            f"{path}: header {reader.fieldnames} lacks column(s) {missing}; {fix}"
+        )
+    rows = []
+    for row in reader:
+        if None in row or any(row[c] is None for c in columns):
             raise AnnotationError(
-                f"{path}: header {reader.fieldnames} lacks column(s) {missing}; {fix}"
+                f"{path}, line {reader.line_num}: expected {len(reader.fieldnames)} "
+                f"comma-separated fields, got {list(row.values())}; {fix}"
             )
-        rows = []
-        for row in reader:
-            if None in row or any(row[c] is None for c in columns):
-                raise AnnotationError(
-                    f"{path}, line {reader.line_num}: expected {len(reader.fieldnames)} "
-                    f"comma-separated fields, got {list(row.values())}; {fix}"
-                )
-            rows.append((reader.line_num, row))
+        rows.append((reader.line_num, row))
+    if not rows:
+        raise _no_rows(path, fix)
     return rows
 
 
@@ -225,6 +265,7 @@ def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> lis
     if clip_list == "milnce":
         path = data_dir / _YC_CSV
         pairs = []
+        seen: dict[object, str] = {}
         for line, row in _read_csv_rows(path, ("end", "start", "text", "video_id"), _YC_CSV_FIX):
             where = f"{path}, line {line}"
             start = _whole_second(row["start"], f"{where}, start", _YC_CSV_FIX)
@@ -233,6 +274,9 @@ def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> lis
                 raise AnnotationError(f"{where}: end {end} <= start {start}; {_YC_CSV_FIX}")
             if not row["video_id"].strip() or not row["text"].strip():
                 raise AnnotationError(f"{where}: empty video_id or text; {_YC_CSV_FIX}")
+            # The same clip with another sentence is a real second query (the file has one).
+            _unique(seen, (row["video_id"], start, end, row["text"]), path, f"line {line}",
+                    "this clip and text")
             pairs.append(TextVideoPair(f"{row['video_id']}_{start}_{end}_{line}", row["video_id"],
                                        row["text"], start, end))
         return pairs
@@ -247,6 +291,7 @@ def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> lis
                 raise AnnotationError(f'{path}: database["{vid}"] has no "subset"; {_YC_FIX}')
             if rec["subset"] != "validation":
                 continue
+            seen = {}
             for i, ann in enumerate(rec.get("annotations") or []):
                 where = f'{path}: database["{vid}"].annotations[{i}]'
                 try:
@@ -260,7 +305,10 @@ def load_youcook2_val(data_dir: str | Path, *, clip_list: str = "milnce") -> lis
                 if end <= start or not isinstance(sentence, str) or not sentence.strip():
                     raise AnnotationError(
                         f"{where}: segment {seg} is empty or the sentence is blank; {_YC_FIX}")
+                _unique(seen, seg_id, path, f'database["{vid}"].annotations[{i}]', f"id {seg_id!r}")
                 pairs.append(TextVideoPair(f"{vid}_{seg_id}", vid, sentence, start, end))
+        if not pairs:
+            raise AnnotationError(f"{path}: no validation segments; {_YC_FIX}")
         return pairs
     raise ValueError(f"clip_list={clip_list!r}; use 'milnce' or 'annotations'")
 
@@ -276,9 +324,14 @@ def load_msrvtt_test(data_dir: str | Path) -> list[TextVideoPair]:
     """MSR-VTT 1k-A test (JSFusion): 1,000 clips with one sentence each (whole videos)."""
     path = Path(data_dir) / "msrvtt/MSRVTT_JSFUSION_test.csv"
     pairs = []
+    keys: dict[object, str] = {}
+    videos: dict[object, str] = {}
     for line, row in _read_csv_rows(path, ("key", "video_id", "sentence"), _MSR_FIX):
         if not row["video_id"].strip() or not row["sentence"].strip():
             raise AnnotationError(f"{path}, line {line}: empty video_id or sentence; {_MSR_FIX}")
+        _unique(keys, row["key"], path, f"line {line}", f"key {row['key']!r}")
+        # 1k-A pairs each video with one sentence; a second one would tie with the first.
+        _unique(videos, row["video_id"], path, f"line {line}", f"video_id {row['video_id']!r}")
         pairs.append(TextVideoPair(row["key"], row["video_id"], row["sentence"]))
     return pairs
 
@@ -286,29 +339,30 @@ def load_msrvtt_test(data_dir: str | Path) -> list[TextVideoPair]:
 def load_msrvtt_mc(data_dir: str | Path) -> list[MultipleChoiceQuestion]:
     """MSR-VTT multiple-choice test (JSFusion; 2,990 questions, 5 candidate captions each)."""
     path = Path(data_dir) / "msrvtt/msrvtt_mc_test.jsonl"
-    if not path.is_file():
-        raise AnnotationError(f"{path}: file not found; {_MC_FIX}")
     questions = []
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_no}"
-            try:
-                rec = json.loads(line)
-                qid, video_id, options = str(rec["qid"]), rec["clip_name"], rec["options"]
-                answer = int(rec["answer"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise AnnotationError(f"{where}: malformed question ({exc}); {_MC_FIX}") from exc
-            if (not isinstance(options, list) or len(options) < 2
-                    or not all(isinstance(o, str) and o.strip() for o in options)):
-                raise AnnotationError(f"{where}: options must be >= 2 non-empty strings; {_MC_FIX}")
-            if not 0 <= answer < len(options):
-                raise AnnotationError(
-                    f"{where}: answer {answer} is not an index into {len(options)} options; {_MC_FIX}")
-            if not isinstance(video_id, str) or not video_id.strip():
-                raise AnnotationError(f"{where}: empty clip_name; {_MC_FIX}")
-            questions.append(MultipleChoiceQuestion(qid, video_id, tuple(options), answer))
+    seen: dict[object, str] = {}
+    for line_no, line in enumerate(read_utf8(path, _MC_FIX).split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_no}"
+        try:
+            rec = json.loads(line)
+            qid, video_id, options = str(rec["qid"]), rec["clip_name"], rec["options"]
+            answer = int(rec["answer"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise AnnotationError(f"{where}: malformed question ({exc}); {_MC_FIX}") from exc
+        if (not isinstance(options, list) or len(options) < 2
+                or not all(isinstance(o, str) and o.strip() for o in options)):
+            raise AnnotationError(f"{where}: options must be >= 2 non-empty strings; {_MC_FIX}")
+        if not 0 <= answer < len(options):
+            raise AnnotationError(
+                f"{where}: answer {answer} is not an index into {len(options)} options; {_MC_FIX}")
+        if not isinstance(video_id, str) or not video_id.strip():
+            raise AnnotationError(f"{where}: empty clip_name; {_MC_FIX}")
+        _unique(seen, qid, path, f"line {line_no}", f"qid {qid!r}")
+        questions.append(MultipleChoiceQuestion(qid, video_id, tuple(options), answer))
+    if not questions:
+        raise _no_rows(path, _MC_FIX)
     return questions
 
 
@@ -333,7 +387,10 @@ def load_didemo(data_dir: str | Path, *, split: str = "test") -> list[MomentQuer
     data = _read_json(path, _DIDEMO_FIX)
     if not isinstance(data, list):
         raise AnnotationError(f"{path}: expected a JSON list of queries; {_DIDEMO_FIX}")
+    if not data:
+        raise _no_rows(path, _DIDEMO_FIX)
     queries = []
+    seen: dict[object, str] = {}
     for i, rec in enumerate(data):
         where = f"{path}: item {i}"
         try:
@@ -347,12 +404,13 @@ def load_didemo(data_dir: str | Path, *, split: str = "test") -> list[MomentQuer
             raise AnnotationError(f"{where}: no annotated times; {_DIDEMO_FIX}")
         moments = []
         for t in times:
-            if (not isinstance(t, list) or len(t) != 2 or not all(isinstance(x, int) for x in t)
+            if (not isinstance(t, list) or len(t) != 2 or not all(type(x) is int for x in t)
                     or tuple(t) not in DIDEMO_MOMENTS):
                 raise AnnotationError(
                     f"{where}: time {t!r} is not one of the 21 moments [first, last] with "
                     f"0 <= first <= last <= 5; {_DIDEMO_FIX}")
             moments.append((t[0], t[1]))
+        _unique(seen, annotation_id, path, f"item {i}", f"annotation_id {annotation_id}")
         queries.append(MomentQuery(annotation_id, video, didemo_feature_id(video), description,
                                    tuple(moments), num_segments))
     return queries
@@ -426,9 +484,7 @@ def read_task_info(path: str | Path) -> dict[str, CrossTaskTask]:
     Cards are separated by blank lines; the step count must equal the number of steps listed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(f"{path}: file not found; {_CT_FIX}")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_utf8(path, _CT_FIX).splitlines()
     tasks: dict[str, CrossTaskTask] = {}
     card: list[tuple[int, str]] = []
     for line_no, line in enumerate(lines + [""], start=1):
@@ -460,19 +516,22 @@ def read_task_info(path: str | Path) -> dict[str, CrossTaskTask]:
 def read_video_list(path: str | Path) -> dict[str, list[str]]:
     """``<task id>,<YouTube id>,<URL>`` rows → ``{task: [video ids in file order]}``."""
     path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(f"{path}: file not found; {_CT_FIX}")
     task_vids: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            fields = line.strip().split(",")
-            if len(fields) != 3 or not fields[0] or not fields[1]:
-                raise AnnotationError(
-                    f"{path}, line {line_no}: expected <task id>,<video id>,<URL>, got {line.strip()!r}; "
-                    f"{_CT_FIX}")
-            task_vids.setdefault(fields[0], []).append(fields[1])
+    seen: dict[object, str] = {}
+    for line_no, line in enumerate(read_utf8(path, _CT_FIX).split("\n"), start=1):
+        if not line.strip():
+            continue
+        fields = line.strip().split(",")
+        if len(fields) != 3 or not fields[0] or not fields[1]:
+            raise AnnotationError(
+                f"{path}, line {line_no}: expected <task id>,<video id>,<URL>, got {line.strip()!r}; "
+                f"{_CT_FIX}")
+        # One video may serve two tasks (the release has 93 such); the same pair twice is an error.
+        _unique(seen, (fields[0], fields[1]), path, f"line {line_no}",
+                f"task {fields[0]} video {fields[1]}")
+        task_vids.setdefault(fields[0], []).append(fields[1])
+    if not task_vids:
+        raise _no_rows(path, _CT_FIX)
     return task_vids
 
 
@@ -487,22 +546,21 @@ def read_step_annotation(path: str | Path, num_seconds: int, num_steps: int) -> 
     if not path.is_file():
         raise AnnotationError(f"{path}: annotation file not found; {_CT_FIX}")
     y = np.zeros((num_seconds, num_steps), dtype=np.uint8)
-    with open(path, encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_no}"
-            try:
-                step_s, start_s, end_s = line.strip().split(",")
-                step, start, end = int(step_s), float(start_s), float(end_s)
-            except ValueError:
-                raise AnnotationError(
-                    f"{where}: expected <step>,<start>,<end>, got {line.strip()!r}; {_CT_FIX}") from None
-            if not 1 <= step <= num_steps:
-                raise AnnotationError(f"{where}: step {step} outside 1..{num_steps}; {_CT_FIX}")
-            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
-                raise AnnotationError(f"{where}: interval [{start}, {end}] is invalid; {_CT_FIX}")
-            y[math.floor(start):math.ceil(end), step - 1] = 1
+    for line_no, line in enumerate(read_utf8(path, _CT_FIX).split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_no}"
+        try:
+            step_s, start_s, end_s = line.strip().split(",")
+            step, start, end = int(step_s), float(start_s), float(end_s)
+        except ValueError:
+            raise AnnotationError(
+                f"{where}: expected <step>,<start>,<end>, got {line.strip()!r}; {_CT_FIX}") from None
+        if not 1 <= step <= num_steps:
+            raise AnnotationError(f"{where}: step {step} outside 1..{num_steps}; {_CT_FIX}")
+        if not (math.isfinite(start) and math.isfinite(end) and 0 <= start <= end):
+            raise AnnotationError(f"{where}: interval [{start}, {end}] is invalid; {_CT_FIX}")
+        y[math.floor(start):math.ceil(end), step - 1] = 1
     return y
 
 

@@ -479,7 +479,7 @@ def build_token_cache(captions_path: str | Path, tokenizer: Tokenizer, *,
         cache.save(cache_path)
     except OSError as exc:
         raise CaptionError(f"{cache_path}: cannot write the token cache ({exc}); "
-                           "pass cache_dir= a writable folder") from exc
+                           "pass cache_dir= a writable folder (--token_cache_dir for pretrain)") from exc
     return cache
 
 

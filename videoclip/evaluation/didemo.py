@@ -161,6 +161,9 @@ def evaluate_didemo(
     ranked, tops, scores_out = [], [], []
     for i, q in enumerate(kept):
         scores = (moment_emb[q.video_id] @ text_emb[i]).cpu().numpy()
+        if not np.isfinite(scores).all():  # argsort would rank NaN silently
+            raise ValueError(f"{q.video_id}: moment scores hold NaN or inf; check the model's "
+                             f"weights and the features (all finite?)")
         order = np.argsort(-scores, kind="stable")  # ties keep LocalizingMoments' moment order
         if protocol == "original":
             order = order[moment_valid[q.video_id][order]]

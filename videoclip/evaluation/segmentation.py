@@ -67,6 +67,8 @@ def label_with_outside(logits: torch.Tensor | np.ndarray, gamma: float,
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2 or logits.shape[1] == 0:
         raise ValueError(f"logits have shape {logits.shape}; pass (num_seconds, num_labels)")
+    if not np.isfinite(logits).all():  # argmax would pick a NaN column silently
+        raise ValueError("logits hold NaN or inf; check the model's weights (all finite?)")
     ids = np.arange(1, logits.shape[1] + 1) if label_ids is None else np.asarray(label_ids)
     pred = ids[logits.argmax(axis=1)].astype(np.int64)  # ties: the first label
     pred[logits.max(axis=1) <= gamma] = OUTSIDE

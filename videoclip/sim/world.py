@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from videoclip._io import write_deterministic_npz
+from videoclip._io import check_output_dir, write_deterministic_npz
 from videoclip.data.features import write_features
 from videoclip.sim.config import SimConfig, make_config
 from videoclip.sim.narration import ConceptSpeaker, Lexicon, TextGuard
@@ -497,6 +497,7 @@ def simulate(
     preset: str = "toy",
     seed: int = 0,
     real_data_dir: str | Path | None = None,
+    overwrite: bool = False,
     **knob_overrides: object,
 ) -> Path:
     """Write a complete simulated data root to ``out_dir`` and return its path.
@@ -507,13 +508,15 @@ def simulate(
         seed: every random choice follows from it; the same seed writes the same bytes.
         real_data_dir: a directory of the real annotation files (MANIFEST.md); when given, tasks,
             steps and captions are grounded in them, else the procedural taxonomy is used.
+        overwrite: write into a non-empty ``out_dir`` that holds no world (files of the same
+            name are replaced); without it such a directory is refused, untouched.
         knob_overrides: any :class:`SimConfig` field (sizes or knobs).
     """
     cfg = make_config(preset, **knob_overrides)
     out = Path(out_dir)
     if (out / "world.json").exists():
         raise FileExistsError(f"{out} already holds a simulated world; remove it or pick another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out, overwrite=overwrite)  # e.g. a real data root: never written over
     if real_data_dir is not None:
         taxonomy = real_taxonomy(real_data_dir, seed, num_open=max(50, cfg.num_videos // 5))
     else:
@@ -523,6 +526,7 @@ def simulate(
             num_open=max(50, cfg.num_videos // 5), num_msrvtt=cfg.msrvtt_clips,
             num_didemo_videos=cfg.didemo_videos,
         ), seed)
+    out.mkdir(parents=True, exist_ok=True)
     world = _World(out, cfg, seed, taxonomy)
     truth = _pretrain(world)
     _youcook(world)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-import yaml
+from videoclip._yaml import load_yaml
 
 
 class ConfigError(ValueError):
@@ -165,6 +165,7 @@ class PretrainConfig:
             if value < 1:
                 raise ConfigError(f"{key}={value} must be >= 1")
         for key in (
+            "seed",
             "length_buckets",
             "max_videos",
             "warmup_steps",
@@ -254,7 +255,7 @@ class PretrainConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"preset {path} not found")
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text(encoding="utf-8")) or {}
         if not isinstance(values, dict):
             raise ConfigError(
                 f"{path}: a preset must be a mapping of parameters, got {type(values).__name__}"

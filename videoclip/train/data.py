@@ -9,6 +9,7 @@ from typing import Any
 
 from videoclip.data.captions import build_token_cache, reconcile
 from videoclip.data.features import open_feature_store
+from videoclip.data.idlist import read_id_list
 from videoclip.data.samplers import ClipSampler
 from videoclip.train.config import ConfigError, DataCfg
 from videoclip.train.distributed import Dist
@@ -26,14 +27,6 @@ class TrainData:
 def _path(data_dir: str, relative: str) -> Path:
     path = Path(relative).expanduser()
     return path if path.is_absolute() else Path(data_dir).expanduser() / path
-
-
-def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: the training video list (one id per line); set train_list"
-        )
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 def read_task_labels(path: str | Path) -> dict[str, str]:
@@ -70,7 +63,8 @@ def load_data(cfg: DataCfg, tokenizer: Any, ddp: Dist) -> TrainData:
     ddp.barrier()
     if not ddp.is_main:
         token_cache = build_token_cache(captions, tokenizer, cache_dir=cache_dir)
-    listed = _read_lines(_path(cfg.data_dir, cfg.train_list))
+    listed = read_id_list(_path(cfg.data_dir, cfg.train_list), what="the training video list",
+                          key="train_list")
     matched = reconcile(token_cache, store, min_seconds=ClipSampler().min_video_len)
     usable = set(matched["usable_ids"])
     video_ids = [v for v in listed if v in usable]

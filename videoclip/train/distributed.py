@@ -9,6 +9,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from videoclip.train.config import ConfigError
+
 
 @dataclass
 class Dist:
@@ -65,8 +67,15 @@ def setup_distributed(device_name: str) -> Dist:
     if device_name == "auto":
         device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     else:
-        device = torch.device(device_name)
+        try:
+            device = torch.device(device_name)
+        except RuntimeError:
+            raise ConfigError(f"device={device_name!r}: use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={device_name!r}: this PyTorch sees no CUDA device; use "
+                              f"device=cpu (or auto)")
+        device = device if device.index is not None else torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     owns_group = world_size > 1 and not dist.is_initialized()
     if owns_group:

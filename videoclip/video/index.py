@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from videoclip._io import atomic_dir
+from videoclip._io import atomic_dir, check_output_dir
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import (
     STRIDE,
@@ -34,7 +34,7 @@ from videoclip.evaluation.common import (
     sliding_windows,
 )
 
-__all__ = ["Moment", "MomentIndex", "MomentIndexError", "check_out_dir", "format_moments",
+__all__ = ["Moment", "MomentIndex", "MomentIndexError", "format_moments",
            "mean_embedding", "tower_embedding"]
 
 KIND = "videoclip-moment-index"
@@ -110,7 +110,7 @@ class MomentIndex:
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write the folder atomically (built beside it, renamed into place)."""
         directory = Path(directory)
-        check_out_dir(directory, overwrite=overwrite)
+        check_output_dir(directory, overwrite=overwrite)
         with atomic_dir(directory, replace=directory.exists()) as tmp:  # checked just above
             faiss.write_index(self.index, str(tmp / "index.faiss"))
             (tmp / "moments.tsv").write_text(
@@ -152,14 +152,6 @@ def tower_embedding(model: ZeroShotModel) -> Callable[[list[np.ndarray]], np.nda
     device = resolve_device(model, None)
     return lambda clips: encode_clips(model, clips, batch_size=len(clips),
                                       device=device).cpu().numpy()
-
-
-def check_out_dir(directory: Path, *, overwrite: bool) -> None:
-    """Refuse a non-empty ``directory`` (the user's files) unless ``overwrite``."""
-    if directory.exists() and not overwrite and (not directory.is_dir()
-                                                 or any(directory.iterdir())):
-        raise MomentIndexError(f"{directory}: exists and is not empty; pick a new --out, or "
-                               "pass --overwrite to replace it")
 
 
 def format_moments(moments: Sequence[Moment]) -> str:
