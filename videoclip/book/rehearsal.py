@@ -48,7 +48,7 @@ from videoclip.sim.rehearsal import build_rehearsal_root, write_mmpt_checkpoint
 
 #: params/pretrain/paper.yaml's values that a CPU rehearsal shrinks (everything else is the paper's).
 PRETRAIN_SIZES = {
-    "num_video_layers": 1,  # paper: 6 (the backbone here has 2 layers)
+    "num_video_layers": 1,  # paper: 6
     "clip_per_video": 4,  # paper: 16
     "num_video_per_batch": 8,  # paper: 32
     "num_epochs": 1,  # paper: 25
@@ -58,8 +58,9 @@ PRETRAIN_SIZES = {
     "retrieval_clips": 2,  # paper: 16
     "nlist": 1,  # paper: 512 (IVF kept; one list trains on the smallest corpus here, 58 videos)
 }
-#: The small random BERT (hidden 64, 2 layers) that stands in for bert-base-uncased.
-BACKBONE = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+#: The small random BERT that stands in for bert-base-uncased: narrow (64), but 6 layers deep,
+#: as chapter 09's shared-towers row keeps the paper's 6 layers in both towers.
+BACKBONE = {"hidden_size": 64, "num_hidden_layers": 6, "num_attention_heads": 2,
             "intermediate_size": 128}
 #: Chapter parameters a CPU rehearsal shrinks, applied where a chapter declares them; "{...}" are
 #: filled in by :func:`chapter_overrides`.
@@ -188,7 +189,7 @@ def rehearse(annotations: Path, out: Path, *, device: str = "auto",
     data_root = out / "data"
     build_rehearsal_root(annotations, data_root)
     pack_howto100m(data_root)
-    backbone = write_backbone(out / "backbone")
+    backbone = write_backbone(out / f"backbone-{BACKBONE['hidden_size']}x{BACKBONE['num_hidden_layers']}")
     preset = write_preset(out / "pretrain.yaml", backbone)
     os.environ.update(VIDEOCLIP_DATA_DIR=str(data_root), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     record: dict[str, Any] = {"data_root": str(data_root), "build_s": round(time.perf_counter() - start, 1)}
