@@ -80,6 +80,7 @@ CHAPTER_SIZES: dict[str, Any] = {
     "frame_size": 64,
     "workers": 1,
     "seeds": [0],
+    "spread_depths": [1, 2],  # chapter 09's towers cut to these depths (paper: up to 12 layers)
     "train_overrides": {"max_videos": 48},  # chapter 09: each ablation run on 48 videos (6 steps; IVF needs 39)
     "rounds": 1,
     "smooth_steps": 2,
