@@ -5,7 +5,11 @@
 #   bash bench/gpu.sh            # the suite on the GPU (exits 1 without CUDA)
 #   bash bench/gpu.sh --dry-run  # print the commands, run nothing
 #   bash bench/gpu.sh --tiny     # every stage with tiny sizes on the CPU, no compiling (a smoke
-#                               # test of the script: ~2.5 CPU-minutes)
+#                               # test of the script: ~2.5 CPU-minutes, plus the rehearsal's)
+#
+# The rehearsal stage (book/paper_profile.md §5: the real annotation files, random features) needs
+# VIDEOCLIP_DATA_DIR and is skipped without it; its data root goes to $REHEARSAL_DIR (default
+# /tmp/videoclip-rehearsal, ~1 GB, not under $OUT) and its record to the log.
 #
 # Each stage has its own timeout, cut to what is left of BUDGET_S (470 s) so the suite ends in
 # under 8 minutes; a stage that fails or times out is logged and the suite goes on; a stage
@@ -36,6 +40,7 @@ if [ "$MODE" = tiny ]; then
   RETRIEVAL=(--configs toy --sample-toy 2 --sizes 2000,30000 --measure-max 2000 --repeats 1)
   EVAL=(--configs toy --clips 100 --repeats 1)
   REUSE=(--world smoke --epochs 2 --preset params/pretrain/smoke.yaml)
+  REHEARSAL=(--device cpu --profiles released --chapters 06)
   PROJECT=()
   VIDEO=(--seconds 1 --repeats 1)
 else
@@ -47,6 +52,7 @@ else
              --sizes 10000,100000,1100000 --measure-max 1100000)
   EVAL=(--configs paper,toy --repeats 3)
   REUSE=(--epochs 3)
+  REHEARSAL=(--device cuda --profiles released --chapters 05,06)
   PROJECT=()
   VIDEO=(--seconds 8 --repeats 5 --batch 16)
 fi
@@ -83,6 +89,13 @@ if [ "$MODE" != dry ] && [ -f "$OUT/bench_train.json" ] && [ -f "$OUT/bench_retr
   [ "$MODE" = gpu ] && PROJECT+=(--pairs-per-s "$RATE")
 fi
 stage project   30  "$PY" bench/project.py "${PROJECT[@]}"
+# the released profile's first zero-shot chapters on CUDA, on the real files' full sizes
+if [ -n "${VIDEOCLIP_DATA_DIR:-}" ] || [ "$MODE" = dry ]; then
+  stage rehearsal 150 "$PY" -m videoclip.book.rehearsal --annotations "${VIDEOCLIP_DATA_DIR:-\$VIDEOCLIP_DATA_DIR}" \
+    --out "${REHEARSAL_DIR:-/tmp/videoclip-rehearsal}" "${REHEARSAL[@]}"
+else
+  log "SKIPPED rehearsal (VIDEOCLIP_DATA_DIR is unset: it needs the real annotation files)"
+fi
 stage compile   120 "$PY" bench/bench_train.py "${DEVICE[@]}" "${COMPILE[@]}" --out "$OUT/bench_train_compile.json"
 stage reuse     150 "$PY" bench/bench_reuse.py "${REUSE[@]}"
 stage video     60  "$PY" bench/bench_video.py "${DEVICE[@]}" "${VIDEO[@]}" --out "$OUT/bench_video.json"

@@ -54,13 +54,12 @@ import seaborn as sns
 from IPython.display import display
 from matplotlib.patches import Rectangle
 
-from videoclip.book import analysis
+from videoclip.book import analysis, chapter
 from videoclip.book.scorecard import DISCRIMINATION_MARGIN
 from videoclip.book.workspace import resolve_data_root, world_info
 from videoclip.data.features import open_feature_store
 from videoclip.provenance import write_results
 from videoclip.sim import text_overlap
-from videoclip.sim.levels import chance_levels, oracle_levels
 from videoclip.sim.truth import has_world_truth, load_world_truth
 
 sns.set_theme(style="whitegrid")
@@ -360,8 +359,7 @@ if simulated:
 
 # %%
 if len(present) == len(counts):
-    chance = chance_levels(root, seed=world_seed)
-    oracle = oracle_levels(root) if simulated else None
+    chance, oracle = chapter.reference_levels(root, seed=world_seed, cache_dir=Path(work_dir) / "levels")
     levels = analysis.levels_table(chance, oracle)
     display(levels.round(1))
     if simulated:

@@ -232,7 +232,8 @@ verdict = {"above": "harder than", "below": "easier than"}.get(
     stats.interval_side(diff["ci_low"], diff["ci_high"]), "not distinguishable from")
 print(f"Clustered groups hold {share_c:.1f}% same-task pairs against {share_r:.1f}% in random groups: "
       f"{100 * diff['estimate']:+.1f} points [{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}] "
-      f"({share_c / share_r:.1f}x); their videos' mean cosine is {cos_diff['estimate']:+.3f} "
+      f"({f'{share_c / share_r:.1f}x' if share_r > 0 else 'random groups hold no same-task pair'}); "
+      f"their videos' mean cosine is {cos_diff['estimate']:+.3f} "
       f"[{cos_diff['ci_low']:+.3f}, {cos_diff['ci_high']:+.3f}] higher. By the same-task measure, "
       f"clustered groups are {verdict} random ones here.")
 

@@ -44,6 +44,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "smoke"  # the book's model (params/pretrain/<name>.yaml; toy: toy, paper: paper, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
@@ -67,7 +68,8 @@ pd.set_option("display.max_colwidth", 80)
 CHAPTER = "05_text_video_retrieval"
 ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
-    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
+    model_dir=model_dir)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
 milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
@@ -80,7 +82,7 @@ milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 # is better). Ties count against the model (a clip scoring as high as the match ranks before it).
 
 # %%
-ROWS = {**chapter.MODEL_ROWS, "chance": "chance", "oracle": chapter.ORACLE_ROW}
+ROWS = {**chapter.model_rows(model_dir), "chance": "chance", "oracle": chapter.ORACLE_ROW}
 retrieval, predictions = {}, {}
 for benchmark in ("youcook2", "msrvtt"):
     kwargs = {"clip_list": youcook2_clip_list} if benchmark == "youcook2" else {}

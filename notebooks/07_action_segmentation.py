@@ -49,6 +49,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "smoke"  # the book's model (params/pretrain/<name>.yaml; toy: toy, paper: paper, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 batch_size = 64  # 32-s windows per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 seed = 0  # the untrained model's new video MLP, the bootstrap draws
@@ -87,7 +88,8 @@ sns.set_theme(style="whitegrid")
 CHAPTER = "07_action_segmentation"
 ch = chapter.setup_chapter(
     CHAPTER, data_root=data_root, work_dir=work_dir, world_preset=world_preset, world_seed=world_seed,
-    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed)
+    real_data_dir=real_data_dir, pretrain_preset=pretrain_preset, device=device, seed=seed,
+    model_dir=model_dir)
 root, simulated, model, untrained, chance, oracle = ch.root, ch.simulated, ch.model, ch.untrained, ch.chance, ch.oracle
 milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 
@@ -100,7 +102,7 @@ milnce = chapter.milnce_baseline(s3d_weights, s3d_dict, device=ch.device)
 # of the labels), so a model that only ever says Outside gets 100 % on one label and 0 on the rest.
 
 # %%
-ROWS = chapter.MODEL_ROWS
+ROWS = chapter.model_rows(model_dir)
 coin, coin_predictions = {}, {}
 for name, scorer in chapter.scorers(model, untrained, milnce):
     coin[name], coin_predictions[name] = evaluate_segmentation(scorer, root, batch_size=batch_size)

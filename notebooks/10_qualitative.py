@@ -44,6 +44,7 @@ world_preset = "smoke"  # simulated world size: smoke | toy | paper
 world_seed = 0
 real_data_dir = "$VIDEOCLIP_DATA_DIR"  # real annotation files to ground the simulated text ("" → procedural)
 pretrain_preset = "smoke"  # the book's model (params/pretrain/<name>.yaml; toy: toy, paper: paper, design §6)
+model_dir = ""  # a saved model to evaluate instead of pre-training ("" → pre-train; released profile: the converted checkpoint)
 youcook2_clip_list = "milnce"  # paper: "milnce", the zero-shot clip list (design §7)
 num_success = 4  # queries shown whose own clip ranks first
 num_failure = 6  # queries shown whose own clip does not (the paper's Table 6 shows 5 queries)
@@ -72,8 +73,10 @@ device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" el
 root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                          world_seed=world_seed, real_data=real_data_dir)
 simulated = has_world_truth(root)
-run_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
-scorers = {"pre-trained": VideoCLIP.from_pretrained(run_dir / "final").to(device),
+given = chapter.given_model(model_dir)  # the released profile's converted model, else None
+run_dir = given or ensure_pretrained(work_dir, root, preset=pretrain_preset)
+print(f"model: {given} (given, not pre-trained here)" if given else f"model: {run_dir / 'final'}")
+scorers = {"pre-trained": VideoCLIP.from_pretrained(given or run_dir / "final").to(device),
            "untrained": chapter.untrained_model(pretrain_preset, seed=seed).to(device)}
 results, predictions = {}, {}
 for name, scorer in scorers.items():

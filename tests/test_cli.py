@@ -10,7 +10,7 @@ import pytest
 
 from videoclip.cli import build_parser, main
 
-COMMANDS = ("pretrain", "finetune", "evaluate", "convert", "extract", "index", "search")
+COMMANDS = ("pretrain", "finetune", "evaluate", "convert", "features", "extract", "index", "search")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

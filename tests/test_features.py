@@ -75,7 +75,7 @@ def test_packed_store_equals_npy_store(npy_dir: Path, tmp_path: Path) -> None:
 def test_pack_subset_and_existing_target(npy_dir: Path, tmp_path: Path) -> None:
     packed = pack_features(npy_dir, tmp_path / "p", ids=["v3", "v0"])
     assert packed.ids() == ["v3", "v0"]
-    with pytest.raises(FeatureError, match="already exists"):
+    with pytest.raises(FileExistsError, match="already exists"):
         pack_features(npy_dir, tmp_path / "p")
     with pytest.raises(FeatureError, match="no features"):
         pack_features(npy_dir, tmp_path / "q", ids=["v0", "missing"])
@@ -179,3 +179,22 @@ def test_packed_offsets_must_match(npy_dir: Path, tmp_path: Path) -> None:
     np.save(offsets_path, offsets)
     with pytest.raises(FeatureError, match="offsets do not match"):
         open_feature_store(tmp_path / "p")
+
+
+def test_pack_command_writes_a_store_and_reports_errors(npy_dir: Path, tmp_path: Path) -> None:
+    """The command book/paper_profile.md gives packs, and refuses to overwrite in one line."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "packed"
+    entry = ["-m", "videoclip", "features"]
+    proc = subprocess.run([sys.executable, *entry, "pack", str(npy_dir), str(out), "--shard-videos", "3"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    packed, npy = open_feature_store(out), open_feature_store(npy_dir)
+    assert isinstance(packed, PackedFeatureStore) and packed.ids() == npy.ids()
+    np.testing.assert_array_equal(packed.load("v2"), npy.load("v2"))
+    again = subprocess.run([sys.executable, *entry, "pack", str(npy_dir), str(out)],
+                           capture_output=True, text=True, check=False)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1  # one line, no traceback

@@ -261,3 +261,42 @@ def test_embed_videos_first_32s_uses_the_opening_seconds_and_captions(smoke_data
         np.testing.assert_allclose(
             vectors[i], ((video_emb + text_emb) / 2)[0].detach().numpy(), rtol=1e-5, atol=1e-6
         )
+
+
+def test_gpu_option_resolves_and_fails_loudly(monkeypatch):
+    from videoclip import retrieval
+
+    monkeypatch.setattr(retrieval, "faiss_gpu_available", lambda: False)
+    assert retrieval.use_gpu_index(None) is False and retrieval.use_gpu_index(False) is False
+    with pytest.raises(RuntimeError, match="faiss-gpu"):
+        retrieval.use_gpu_index(True)
+    monkeypatch.setattr(retrieval, "faiss_gpu_available", lambda: True)
+    assert retrieval.use_gpu_index(None) is True and retrieval.use_gpu_index(False) is False
+
+
+def test_gpu_index_path_finds_what_the_cpu_index_finds(monkeypatch, tmp_path):
+    """The GPU path, with the GPU copy stood in by a CPU clone (no GPU here): the same groups,
+    a CPU index written by save(), and the CPU default when FAISS has no GPU."""
+    import faiss
+
+    from videoclip import retrieval
+
+    moved = []
+    monkeypatch.setattr(retrieval, "faiss_gpu_available", lambda: True)
+    monkeypatch.setattr(retrieval, "index_to_gpu", lambda index: moved.append(index) or faiss.clone_index(index))
+    monkeypatch.setattr(retrieval.faiss, "index_gpu_to_cpu", faiss.clone_index, raising=False)
+    vectors, _ = _blobs(6, 40)
+    for index in ("flat", "ivf"):
+        kwargs = {"index": index, "nlist": 4, "nprobe": 4}
+        on_gpu = cluster_groups(vectors, rng=np.random.default_rng(3), gpu=None, **kwargs)
+        on_cpu = cluster_groups(vectors, rng=np.random.default_rng(3), gpu=False, **kwargs)
+        assert all(np.array_equal(a, b) for a, b in zip(on_gpu, on_cpu))
+    assert len(moved) == 2
+    retriever = build_retriever(vectors[:50], gpu=True)
+    assert retriever.on_gpu
+    retriever.save(tmp_path / "idx")
+    loaded = VectorRetriever.load(tmp_path / "idx")
+    assert not loaded.on_gpu and loaded.index.ntotal == 50
+    np.testing.assert_array_equal(loaded.reconstruct(np.arange(3)), vectors[:3])
+    monkeypatch.setattr(retrieval, "faiss_gpu_available", lambda: False)
+    assert not build_retriever(vectors[:50]).on_gpu

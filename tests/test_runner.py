@@ -57,7 +57,7 @@ def test_stamp_changes_with_parameters_and_upstream(tiny_notebook):
     assert a != nbrun.stamp(tiny_notebook, "paper", {"num_epochs": 2})
 
 
-@pytest.mark.parametrize("profile", ["toy", "paper"])
+@pytest.mark.parametrize("profile", ["toy", "paper", "released"])
 def test_every_preset_names_only_declared_parameters(profile):
     notebooks = nbrun.list_notebooks()
     assert notebooks, "no notebooks found"

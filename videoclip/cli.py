@@ -286,6 +286,37 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- features
+
+
+def _add_features(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("features", help="pack a folder of <vid>.npy into one memory-mapped store (pack | unpack)",
+                       description="Convert feature stores between the per-video and the packed layout "
+                                   "(design §3); the loaders open either at the same path.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pack = actions.add_parser("pack", help="a folder of <vid>.npy -> one packed, memory-mapped store")
+    pack.add_argument("src", type=Path, help="a folder of <vid>.npy (or a packed store)")
+    pack.add_argument("out", type=Path, help="the new store's folder (must not exist)")
+    pack.add_argument("--shard-videos", type=int, default=4096, help="videos per shard")
+    unpack = actions.add_parser("unpack", help="a packed store -> a folder of <vid>.npy")
+    unpack.add_argument("src", type=Path, help="a packed store")
+    unpack.add_argument("out", type=Path, help="the folder to write <vid>.npy into")
+    for action in (pack, unpack):
+        action.add_argument("--dim", type=int, default=512, help="feature dimension (S3D: 512)")
+    p.set_defaults(handler=_features)
+
+
+def _features(args: argparse.Namespace) -> int:
+    from videoclip.data.features import pack_features, unpack_features
+
+    if args.action == "pack":
+        store = pack_features(args.src, args.out, shard_videos=args.shard_videos, dim=args.dim)
+    else:
+        store = unpack_features(args.src, args.out, dim=args.dim)
+    print(f"wrote {store!r}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------- extract
 
 
@@ -441,7 +472,7 @@ def _search(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- main
 
-SUBCOMMANDS = (_add_pretrain, _add_finetune, _add_evaluate, _add_convert,
+SUBCOMMANDS = (_add_pretrain, _add_finetune, _add_evaluate, _add_convert, _add_features,
                _add_extract, _add_index, _add_search)
 
 

@@ -18,6 +18,10 @@ Where this differs from the original code (fairseq ``examples/MMPT``, ``mmpt/mod
   (the same neighbours IVF approximates) and IVF above it.
 * The original built one index per GPU from that GPU's shard of the videos; ``videoclip.train``
   builds one global index from the all-gathered vectors by default (design §5, §11).
+* ``gpu=None`` (the default of ``build_retriever`` and ``cluster_groups``) puts the index on
+  GPU 0 when FAISS was built with GPU support (conda's ``faiss-gpu``) and sees a GPU, else it
+  stays on the CPU (pip's ``faiss-cpu``); ``gpu=True`` without them is an error. Both find the
+  same neighbours up to FAISS's float rounding (design §11.12).
 * As in the original, the queries are distinct videos drawn without replacement, a video may
   land in several clusters or in none (it then sits the epoch out), and a cluster that IVF
   returns short (fewer candidates than ``group_size``) is kept short; ``group_stats`` counts
@@ -56,6 +60,33 @@ FIRST_SECONDS = 32
 _MIN_POINTS_PER_CENTROID = 39
 
 
+def faiss_gpu_available() -> bool:
+    """Whether this FAISS build has GPU support and sees at least one GPU."""
+    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+
+
+def use_gpu_index(gpu: bool | None) -> bool:
+    """Resolve a ``gpu`` option: ``None`` = when :func:`faiss_gpu_available`; ``True`` requires it."""
+    if gpu is None:
+        return faiss_gpu_available()
+    if gpu and not faiss_gpu_available():
+        raise RuntimeError(
+            "gpu=True but FAISS has no GPU here (pip's faiss-cpu, or no CUDA device): install "
+            "conda's faiss-gpu (environment.yml) or pass gpu=False"
+        )
+    return bool(gpu)
+
+
+_GPU_RESOURCES: list = []  # one StandardGpuResources per process (it holds GPU scratch memory)
+
+
+def index_to_gpu(index: faiss.Index) -> faiss.Index:
+    """A copy of a CPU ``index`` on GPU 0 (trained or not); search it like the CPU one."""
+    if not _GPU_RESOURCES:
+        _GPU_RESOURCES.append(faiss.StandardGpuResources())
+    return faiss.index_cpu_to_gpu(_GPU_RESOURCES[0], 0, index)
+
+
 class VectorRetriever:
     """A FAISS index over named vectors, with id maps and save/load.
 
@@ -69,6 +100,8 @@ class VectorRetriever:
         metric: ``"l2"`` (the original) or ``"ip"`` (inner product).
         nlist: IVF centroids (the original: 512).
         nprobe: IVF lists visited per query (the original: 1).
+        gpu: keep the index on GPU 0 (``None``: when :func:`faiss_gpu_available`); training,
+            adding and searching then run there, ``save`` writes a CPU copy.
     """
 
     def __init__(
@@ -79,6 +112,7 @@ class VectorRetriever:
         metric: Metric = "l2",
         nlist: int = 512,
         nprobe: int = 1,
+        gpu: bool | None = False,
     ) -> None:
         if kind not in ("flat", "ivf"):
             raise ValueError(f"VectorRetriever kind={kind!r}: use 'flat' or 'ivf'")
@@ -101,6 +135,9 @@ class VectorRetriever:
             self._quantizer = flat  # IndexIVFFlat keeps a pointer, not ownership
             self.index = faiss.IndexIVFFlat(flat, dim, nlist, faiss_metric)
             self.index.nprobe = nprobe
+        self.on_gpu = use_gpu_index(gpu)
+        if self.on_gpu:
+            self.index = index_to_gpu(self.index)
         self.ids: list[str] = []
         self._position: dict[str, int] = {}
 
@@ -168,10 +205,11 @@ class VectorRetriever:
 
     def reconstruct(self, rows: np.ndarray) -> np.ndarray:
         """The stored vectors (len(rows), D) of the given positions."""
+        index = self._cpu_index()
         if self.kind == "ivf":
-            self.index.make_direct_map()
+            index.make_direct_map()
         return (
-            np.stack([self.index.reconstruct(int(r)) for r in rows])
+            np.stack([index.reconstruct(int(r)) for r in rows])
             if len(rows)
             else np.zeros((0, self.dim), np.float32)
         )
@@ -180,7 +218,7 @@ class VectorRetriever:
         """Write ``path/index.faiss`` and ``path/meta.json`` (kind, metric, ids in row order)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        faiss.write_index(self.index, str(path / "index.faiss"))
+        faiss.write_index(self._cpu_index(), str(path / "index.faiss"))
         meta = {
             "dim": self.dim,
             "kind": self.kind,
@@ -220,6 +258,9 @@ class VectorRetriever:
         retriever._position = {v: i for i, v in enumerate(retriever.ids)}
         return retriever
 
+    def _cpu_index(self) -> faiss.Index:
+        return faiss.index_gpu_to_cpu(self.index) if self.on_gpu else self.index
+
     def _check_vectors(self, vectors: np.ndarray, what: str) -> np.ndarray:
         vectors = np.asarray(vectors)
         if vectors.ndim != 2 or vectors.shape[1] != self.dim:
@@ -241,9 +282,11 @@ def build_retriever(
     metric: Metric = "l2",
     nlist: int = 512,
     nprobe: int = 1,
+    gpu: bool | None = None,
 ) -> VectorRetriever:
     """A ``VectorRetriever`` over ``vectors`` (N, D); ``index="auto"`` is exact up to
-    ``FLAT_MAX_VIDEOS`` rows and IVF above. ``ids`` default to the row numbers as strings."""
+    ``FLAT_MAX_VIDEOS`` rows and IVF above. ``ids`` default to the row numbers as strings;
+    ``gpu=None`` puts the index on the GPU when FAISS can (:func:`faiss_gpu_available`)."""
     kind: IndexKind
     if index == "auto":
         kind = "flat" if len(vectors) <= FLAT_MAX_VIDEOS else "ivf"
@@ -252,7 +295,7 @@ def build_retriever(
     else:
         raise ValueError(f"index={index!r}: use 'auto', 'flat' or 'ivf'")
     retriever = VectorRetriever(
-        vectors.shape[1], kind=kind, metric=metric, nlist=nlist, nprobe=nprobe
+        vectors.shape[1], kind=kind, metric=metric, nlist=nlist, nprobe=nprobe, gpu=gpu
     )
     retriever.add([str(i) for i in range(len(vectors))] if ids is None else ids, vectors)
     return retriever
@@ -279,6 +322,7 @@ def cluster_groups(
     metric: Metric = "l2",
     nlist: int = 512,
     nprobe: int = 1,
+    gpu: bool | None = None,
 ) -> list[np.ndarray]:
     """The epoch's groups of videos by retrieval. Paper: §3.4, Algorithm 1; design §5.
 
@@ -290,6 +334,7 @@ def cluster_groups(
     Args:
         vectors: (N, D) float32 video vectors (``embed_videos``).
         rng: the only source of randomness (queries and the sample of each cluster).
+        gpu: the index on the GPU (``None``: when FAISS can, :func:`faiss_gpu_available`).
 
     Returns:
         N // group_size int64 arrays of row indices into ``vectors``, each of ``group_size``
@@ -303,10 +348,13 @@ def cluster_groups(
         raise ValueError(
             f"num_neighbours={num_neighbours} must be >= group_size - 1 = {group_size - 1}"
         )
-    retriever = build_retriever(vectors, index=index, metric=metric, nlist=nlist, nprobe=nprobe)
+    retriever = build_retriever(
+        vectors, index=index, metric=metric, nlist=nlist, nprobe=nprobe, gpu=gpu
+    )
     queries = rng.choice(num_videos, size=num_videos // group_size, replace=False)
     k = min(num_neighbours + 1, num_videos)  # + 1: the query usually finds itself first
-    _, positions = retriever.search(retriever.reconstruct(queries), k)
+    # the stored rows are exactly these float32 vectors: no reconstruct (a GPU IVF lacks it)
+    _, positions = retriever.search(vectors[queries], k)
     groups = []
     for query, found in zip(queries, positions):
         # Like the original: the query first, then the hits that are not the query itself.

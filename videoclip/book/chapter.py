@@ -33,6 +33,7 @@ the model under other protocols (e.g. the original code's), keyed by protocol na
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,9 @@ __all__ = [
     "answer_margins",
     "benchmark_record",
     "comparison_table",
+    "given_model",
     "milnce_baseline",
+    "model_rows",
     "paper_numbers",
     "reference_levels",
     "scorers",
@@ -66,6 +69,27 @@ __all__ = [
 # How chapters 05-08 label their scorers in tables.
 MODEL_ROWS = {"model": "VideoCLIP (pre-trained here)", "untrained": "untrained (same architecture)",
               "milnce": "MIL-NCE (S3D features)"}
+
+
+def model_rows(model_dir: str) -> dict[str, str]:
+    """The scorers' table labels: :data:`MODEL_ROWS`, or "given model" when ``model_dir`` is set."""
+    return {**MODEL_ROWS, "model": "VideoCLIP (given model)"} if model_dir else dict(MODEL_ROWS)
+
+
+def given_model(model_dir: str) -> Path | None:
+    """A chapter's ``model_dir`` parameter: ``""`` → ``None`` (pre-train), else the saved model it
+    names (``$VARS`` expanded; the released profile passes ``$VIDEOCLIP_MODEL``, ``make ... MODEL=``)."""
+    if not model_dir:
+        return None
+    path = Path(os.path.expandvars(model_dir).strip())
+    if str(path).startswith("$") or not str(path).strip():
+        raise FileNotFoundError(f"model_dir={model_dir!r} is not set: name the converted model, e.g. "
+                                "make book PROFILE=released MODEL=converted/")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"model_dir={model_dir!r} ({path}) holds no saved model (config.json); "
+                                "convert the released checkpoint first: "
+                                "videoclip convert checkpoint_best.pt converted/")
+    return path.resolve()
 
 
 #: How chapters 05-08 label the oracle row in tables.
@@ -92,6 +116,7 @@ class Chapter:
     chance: dict
     oracle: dict | None
     records: dict = field(default_factory=dict)
+    model_dir: str = ""  # a given model evaluated instead of pre-training (the released profile)
 
     def standing(self, benchmark: str, label: str, value: float, ci: tuple[float, float], *,
                  metric: str, untrained: float, chance: float | None = None,
@@ -119,15 +144,20 @@ class Chapter:
         with the chapter's settings and ``config``; prints and returns the path."""
         path = write_chapter_results(self.work_dir, self.name, self.records, config={
             "data_root": str(self.root), "simulated": self.simulated,
-            "pretrain_preset": self.pretrain_preset, "run_dir": str(self.run_dir), **config})
+            "pretrain_preset": self.pretrain_preset, "model_dir": self.model_dir,
+            "run_dir": str(self.run_dir), **config})
         print(f"wrote {path}")
         return path
 
 
 def setup_chapter(name: str, *, data_root: str, work_dir: str, world_preset: str, world_seed: int,
-                  real_data_dir: str, pretrain_preset: str, device: str, seed: int) -> Chapter:
+                  real_data_dir: str, pretrain_preset: str, device: str, seed: int,
+                  model_dir: str = "") -> Chapter:
     """Resolve the data root, load (or train) the book's model and the untrained reference, compute
-    chance/oracle levels, and print where each came from (the notebooks' shared first cell)."""
+    chance/oracle levels, and print where each came from (the notebooks' shared first cell).
+
+    With ``model_dir`` (:func:`given_model`) that model is evaluated instead and nothing is
+    pre-trained; ``run_dir`` is then the model's directory."""
     import torch
 
     from videoclip.book.workspace import ensure_pretrained, resolve_data_root
@@ -138,16 +168,18 @@ def setup_chapter(name: str, *, data_root: str, work_dir: str, world_preset: str
     root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
                              world_seed=world_seed, real_data=real_data_dir)
     simulated = has_world_truth(root)
-    run_dir = ensure_pretrained(work_dir, root, preset=pretrain_preset)
-    model = VideoCLIP.from_pretrained(run_dir / "final").to(device)
+    given = given_model(model_dir)
+    run_dir = given or ensure_pretrained(work_dir, root, preset=pretrain_preset)
+    model = VideoCLIP.from_pretrained(given or run_dir / "final").to(device)
     untrained = untrained_model(pretrain_preset, seed=seed).to(device)
-    chance, oracle = reference_levels(root, seed=world_seed)
+    chance, oracle = reference_levels(root, seed=world_seed, cache_dir=Path(work_dir) / "levels")
     print(f"data root: {root}")
-    print(f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
+    print(f"given model: {given} (not pre-trained here)" if given else
+          f"pre-trained model: {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
     print("These numbers come from a SIMULATED world: they test the mechanisms, not the paper's values."
           if simulated else "Real data root: no oracle row (real data has no ground-truth concepts).")
     return Chapter(name, work_dir, pretrain_preset, root, simulated, run_dir, device, model,
-                   untrained, chance, oracle)
+                   untrained, chance, oracle, model_dir=model_dir)
 
 
 def milnce_baseline(s3d_weights: str, s3d_dict: str, *, device: str):
@@ -187,18 +219,38 @@ def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):
     return build_model(PretrainConfig.from_yaml(preset_path(pretrain_preset)).model).eval()
 
 
-def reference_levels(data_root: str | Path, *, seed: int = 0
+def reference_levels(data_root: str | Path, *, seed: int = 0, cache_dir: str | Path | None = None
                      ) -> tuple[dict[str, dict], dict[str, dict] | None]:
     """``(chance, oracle)`` levels of every benchmark of a data root, in percent.
 
     ``oracle`` is ``None`` for a data root without ground truth (real data): only a simulated
     world knows its concepts. See :mod:`videoclip.sim.levels` for both definitions.
+
+    With ``cache_dir`` the chance levels are computed once per data root, seed, feature
+    directories (their modification times) and levels code, and read back after: CrossTask's
+    alone is five runs of the evaluator over every test video (minutes at the real size).
     """
+    import hashlib
+    import json
+
+    from videoclip import sim
+    from videoclip._io import atomic_write_json
+    from videoclip.book.workspace import settings_key
     from videoclip.sim.levels import chance_levels, oracle_levels
     from videoclip.sim.truth import has_world_truth
 
-    chance = chance_levels(data_root, seed=seed)
-    oracle = oracle_levels(data_root) if has_world_truth(data_root) else None
+    root = Path(data_root).resolve()
+    oracle = oracle_levels(root) if has_world_truth(root) else None
+    if cache_dir is None:
+        return chance_levels(root, seed=seed), oracle
+    code = hashlib.sha256((Path(sim.__file__).parent / "levels.py").read_bytes()).hexdigest()
+    features = {str(p): p.stat().st_mtime_ns for p in sorted(root.glob("*/features"))}
+    key = settings_key({"root": str(root), "seed": seed, "features": features, "code": code})
+    cache = Path(cache_dir) / f"chance-{key}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text()), oracle
+    chance = chance_levels(root, seed=seed)
+    atomic_write_json(cache, chance, default=float)
     return chance, oracle
 
 

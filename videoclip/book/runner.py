@@ -1,9 +1,13 @@
-"""Execute the book's notebooks with papermill under a profile preset (smoke | toy | paper).
+"""Execute the book's notebooks with papermill under a profile preset (smoke | toy | paper | released).
 
 The jupytext percent files ``notebooks/NN_slug.py`` are the source; each has one cell tagged
 ``parameters`` of flat literals (its defaults are the **smoke** profile, what nbval runs). A preset
 ``params/<profile>/NN_slug.yaml`` overrides some of them. Papermill alone only *warns* on an unknown
 parameter; :func:`run_notebook` refuses to start instead, naming the parameter and the known ones.
+
+Two keys of a preset are not parameters: ``base: <profile>`` starts from that profile's preset of
+the same chapter, and ``skip: <reason>`` does not execute the chapter but writes it with its title
+and the reason (the **released** profile skips the chapters that pre-train).
 
 An executed notebook is written atomically: papermill executes into a hidden temporary file, and
 only a completed run replaces ``book/executed/NN_slug.ipynb``; a failed run keeps its partial output
@@ -46,7 +50,7 @@ REPO = Path(__file__).resolve().parents[2]  # the repository of an editable inst
 NOTEBOOK_DIR = REPO / "notebooks"
 PARAMS_DIR = REPO / "params"
 EXECUTED_DIR = REPO / "book" / "executed"
-PROFILES = ("smoke", "toy", "paper")
+PROFILES = ("smoke", "toy", "paper", "released")
 STAMP_KEY = "videoclip_stamp"
 SECONDS_KEY = "videoclip_seconds"  # wall seconds of the execution that wrote the notebook
 
@@ -124,7 +128,17 @@ def load_preset(path: Path, profile: str) -> dict[str, Any]:
     values = load_yaml(preset.read_text(encoding="utf-8")) or {}
     if not isinstance(values, dict):
         raise TypeError(f"{preset}: expected a mapping of parameter names to values")
+    base = values.pop("base", None)
+    if base is not None:
+        if base == profile:
+            raise ValueError(f"{preset}: base {base!r} names its own profile")
+        values = {**load_preset(path, base), **values}
     return values
+
+
+def skip_reason(path: Path, profile: str) -> str | None:
+    """The ``skip`` reason of a chapter's preset under ``profile``, or ``None`` (it executes)."""
+    return load_preset(path, profile).get("skip")
 
 
 def check_parameters(given: dict[str, Any], declared: dict[str, Any], source: str) -> None:
@@ -155,6 +169,7 @@ def resolve_parameters(path: Path, profile: str, overrides: dict[str, Any] | Non
     """Preset values, then overrides, each checked against the declared parameters' names and types."""
     declared = declared_parameters(path)
     preset = load_preset(path, profile)
+    preset.pop("skip", None)
     preset_source = str(PARAMS_DIR / profile / f"{path.stem}.yaml")
     check_parameters(preset, declared, preset_source)
     check_types(preset, declared, preset_source)
@@ -177,12 +192,14 @@ def reads_earlier_chapters(path: Path) -> bool:
 
 
 def stamp(path: Path, profile: str, parameters: dict[str, Any], upstream: str = "") -> str:
-    """What an executed notebook depends on: its source, parameters, the files they name, the package
+    """What an executed notebook depends on: its source, parameters (``$VARS`` expanded, so another
+    ``VIDEOCLIP_DATA_DIR`` or ``VIDEOCLIP_MODEL`` re-executes), the files they name, the package
     modules it can run and ``upstream`` (the earlier chapters' stamps, for a chapter that reads them)."""
+    expanded = {k: os.path.expandvars(v) if isinstance(v, str) else v for k, v in parameters.items()}
     h = hashlib.sha256()
-    for part in (path.read_bytes(), profile.encode(), repr(sorted(parameters.items())).encode(),
+    for part in (path.read_bytes(), profile.encode(), repr(sorted(expanded.items())).encode(),
                  files_digest(dependency_files(path.read_text())).encode(),
-                 files_digest(input_files(path, parameters)).encode(), upstream.encode()):
+                 files_digest(input_files(path, expanded)).encode(), upstream.encode()):
         h.update(part)
     return h.hexdigest()
 
@@ -217,6 +234,11 @@ def _execute(path: Path, profile: str, parameters: dict[str, Any], new_stamp: st
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
+    reason = skip_reason(path, profile)
+    if reason is not None:
+        write_skipped(path, output, profile=profile, reason=reason, stamp=new_stamp)
+        print(f"[videoclip] {path.stem} ({profile}): skipped ({reason})")
+        return
     source = output.with_name(f".{path.stem}.source.ipynb")
     executing = output.with_name(f".{path.stem}.{os.getpid()}.executing.ipynb")
     failed = output.with_name(f".{path.stem}.failed.ipynb")
@@ -244,6 +266,19 @@ def _execute(path: Path, profile: str, parameters: dict[str, Any], new_stamp: st
     atomic_write_text(output, nbformat.writes(nb) + "\n")  # as nbformat.write ends it
     failed.unlink(missing_ok=True)
     print(f"[videoclip] {path.stem} done in {seconds:.0f} s")
+
+
+def write_skipped(path: Path, output: Path, *, profile: str, reason: str, stamp: str) -> None:
+    """Write ``output``: the chapter's title cell and a note that it did not run under ``profile``."""
+    import nbformat
+
+    nb = read_notebook(path)
+    title = next(cell for cell in nb.cells if cell.cell_type == "markdown")
+    note = nbformat.v4.new_markdown_cell(
+        f"```{{note}}\nThis chapter was **skipped** under the `{profile}` profile: {reason}\n```")
+    nb.cells = [title, note]
+    nb.metadata.update({STAMP_KEY: stamp, "videoclip_profile": profile, "videoclip_skipped": reason})
+    atomic_write_text(output, nbformat.writes(nb) + "\n")
 
 
 def execution_times(output_dir: Path = EXECUTED_DIR) -> list[dict[str, Any]]:

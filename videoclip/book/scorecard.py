@@ -124,7 +124,8 @@ def collect_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
 
 def describe_source(payload: Mapping[str, Any]) -> dict[str, str]:
     """Where a results file's numbers come from: ``data`` (simulated world or real root), the
-    pre-training preset, and its provenance (git SHA, device, time)."""
+    pre-training preset (or the given model a chapter evaluated), and its provenance (git SHA,
+    device, time)."""
     from videoclip.book.workspace import world_info
 
     config = payload.get("config", {})
@@ -138,7 +139,9 @@ def describe_source(payload: Mapping[str, Any]) -> dict[str, str]:
     else:
         data = f"real data ({root})" if root else "unknown data root"
     preset = config.get("pretrain_preset") or config.get("ablation_preset")
-    return {"data": data, "pretrain": Path(preset).stem if preset else "?",
+    pretrain = (f"given model ({config['model_dir']})" if config.get("model_dir")
+                else Path(preset).stem if preset else "?")
+    return {"data": data, "pretrain": pretrain,
             "git_sha": str(prov.get("git_sha", "?"))[:12], "device": str(prov.get("device", "?")),
             "time_utc": str(prov.get("time_utc", "?"))}
 

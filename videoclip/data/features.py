@@ -5,7 +5,8 @@ array ``[seconds, 512]`` per video (the released layout, :class:`NpyFeatureStore
 (1.2M HowTo100M videos) :class:`PackedFeatureStore` keeps many videos in one contiguous
 ``(rows, dim)`` array per shard, plus row offsets and an id index, memory-mapped so that a
 clip sampler reads only the seconds it needs. :func:`pack_features` / :func:`unpack_features`
-convert between the two layouts.
+convert between the two layouts (from the shell: ``videoclip features pack SRC OUT`` and
+``videoclip features unpack SRC OUT``).
 
 Packed layout (a directory)::
 
@@ -407,7 +408,7 @@ def pack_features(
         raise ValueError(f"shard_videos={shard_videos}; use a positive number")
     out_dir = Path(out_dir)
     if out_dir.exists():
-        raise FeatureError(f"{out_dir}: already exists; pick a new directory or delete it")
+        raise FileExistsError(f"{out_dir}: already exists; pick a new directory or delete it")
     store = open_feature_store(src, dim=dim)
     vids = list(store.ids() if ids is None else ids)
     missing = [v for v in vids if v not in store]
@@ -442,3 +443,4 @@ def unpack_features(src: str | Path, out_dir: str | Path, *, dim: int = 512) -> 
     for vid in store.ids():
         write_features(out_dir, vid, store.load(vid), dim=dim)
     return NpyFeatureStore(out_dir, dim=dim)
+
