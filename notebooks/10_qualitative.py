@@ -53,38 +53,28 @@ batch_size = 64  # clips or texts per forward pass
 device = "auto"  # "auto" → cuda when available, else cpu
 
 # %%
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
-import torch
 from IPython.display import display
 
-from videoclip import VideoCLIP
 from videoclip.book import chapter, qualitative
-from videoclip.book.workspace import ensure_pretrained, resolve_data_root
 from videoclip.evaluation import evaluate_retrieval
-from videoclip.sim.truth import has_world_truth
 
 sns.set_theme(style="whitegrid")
 pd.set_option("display.max_colwidth", 70)
-device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-root = resolve_data_root(data_root, work_dir=work_dir, world_preset=world_preset,
-                         world_seed=world_seed, real_data=real_data_dir)
-simulated = has_world_truth(root)
-given = chapter.given_model(model_dir)  # the released profile's converted model, else None
-run_dir = given or ensure_pretrained(work_dir, root, preset=pretrain_preset)
-print(f"model: {given} (given, not pre-trained here)" if given else f"model: {run_dir / 'final'}")
-scorers = {"pre-trained": VideoCLIP.from_pretrained(given or run_dir / "final").to(device),
-           "untrained": chapter.untrained_model(pretrain_preset, seed=seed).to(device)}
+ch = chapter.setup_chapter(
+    "10_qualitative", data_root=data_root, work_dir=work_dir, world_preset=world_preset,
+    world_seed=world_seed, real_data_dir=real_data_dir, pretrain_preset=pretrain_preset,
+    device=device, seed=seed, model_dir=model_dir)
+root = ch.root
+scorers = {"pre-trained": ch.model, "untrained": ch.untrained}
 results, predictions = {}, {}
 for name, scorer in scorers.items():
     results[name], predictions[name] = evaluate_retrieval(scorer, root, benchmark="youcook2",
                                                           clip_list=youcook2_clip_list,
                                                           batch_size=batch_size, progress=False)
-print(f"data root: {root}; model {run_dir / 'final'} (preset {Path(pretrain_preset).name})")
-print("These texts and clips come from a SIMULATED world." if simulated else "Real YouCook2 (paper profile).")
 display(pd.DataFrame(results).T[["R@1", "R@5", "R@10", "MdR", "num_scored"]].round(1))
 
 # %% [markdown]

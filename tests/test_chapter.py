@@ -10,6 +10,7 @@ import pytest
 
 from videoclip.book import chapter, plots
 from videoclip.paper import PAPER_ZERO_SHOT, ZERO_SHOT
+from videoclip.train import PretrainConfig
 
 
 def test_paper_numbers_use_our_metric_keys():
@@ -118,9 +119,10 @@ def test_benchmark_record_and_results_file(tmp_path: Path):
 def test_untrained_model_follows_the_preset_and_the_seed(tmp_path: Path):
     preset = tmp_path / "p.yaml"
     preset.write_text("backbone: minilm-l6\nnum_video_layers: 1\nnum_text_layers: 1\npooling: cls\n")
-    a = chapter.untrained_model(preset, seed=3)
-    b = chapter.untrained_model(preset, seed=3)
-    c = chapter.untrained_model(preset, seed=4)
+    model_cfg = PretrainConfig.from_yaml(preset).model
+    a = chapter.untrained_model(model_cfg, seed=3)
+    b = chapter.untrained_model(model_cfg, seed=3)
+    c = chapter.untrained_model(model_cfg, seed=4)
     assert (a.config.num_video_layers, a.config.num_text_layers, a.config.pooling) == (1, 1, "cls")
     assert not a.training
     mlp = "video_mlp.linear1.weight"

@@ -43,7 +43,6 @@ import numpy as np
 import pandas as pd
 
 from videoclip.book.stats import interval_side
-from videoclip.book.workspace import preset_path
 from videoclip.paper import paper_numbers, paper_table
 
 __all__ = [
@@ -160,7 +159,7 @@ def setup_chapter(name: str, *, data_root: str, work_dir: str, world_preset: str
     pre-trained; ``run_dir`` is then the model's directory."""
     import torch
 
-    from videoclip.book.workspace import ensure_pretrained, resolve_data_root
+    from videoclip.book.workspace import ensure_run, pretrain_config, resolve_data_root
     from videoclip.model import VideoCLIP
     from videoclip.sim.truth import has_world_truth
 
@@ -169,9 +168,10 @@ def setup_chapter(name: str, *, data_root: str, work_dir: str, world_preset: str
                              world_seed=world_seed, real_data=real_data_dir)
     simulated = has_world_truth(root)
     given = given_model(model_dir)
-    run_dir = given or ensure_pretrained(work_dir, root, preset=pretrain_preset)
+    config = pretrain_config(root, preset=pretrain_preset)  # the preset, parsed once
+    run_dir = given or ensure_run(work_dir, config)
     model = VideoCLIP.from_pretrained(given or run_dir / "final").to(device)
-    untrained = untrained_model(pretrain_preset, seed=seed).to(device)
+    untrained = untrained_model(config.model, seed=seed).to(device)
     chance, oracle = reference_levels(root, seed=world_seed, cache_dir=Path(work_dir) / "levels")
     print(f"data root: {root}")
     print(f"given model: {given} (not pre-trained here)" if given else
@@ -204,19 +204,20 @@ def scorers(model: Any, untrained: Any, milnce: Any = None) -> list[tuple[str, A
     return [("model", model), ("untrained", untrained)] + ([("milnce", milnce)] if milnce else [])
 
 
-def untrained_model(pretrain_preset: str | Path, *, seed: int = 0):
-    """The book's architecture *before* pre-training: the preset's model settings, fresh weights.
+def untrained_model(model_cfg: Any, *, seed: int = 0):
+    """The book's architecture *before* pre-training: a pre-training config's model settings
+    (``PretrainConfig.model``), fresh weights.
 
-    Both towers start from the preset's backbone (design §1) and the video MLP is newly drawn
+    Both towers start from the config's backbone (design §1) and the video MLP is newly drawn
     (seeded with ``seed``), exactly as pre-training starts; the reference row "untrained" of
-    every zero-shot table. ``pretrain_preset`` names a ``params/pretrain/<name>.yaml`` preset.
+    every zero-shot table.
     """
     import torch
 
-    from videoclip.train import PretrainConfig, build_model
+    from videoclip.train import build_model
 
     torch.manual_seed(seed)
-    return build_model(PretrainConfig.from_yaml(preset_path(pretrain_preset)).model).eval()
+    return build_model(model_cfg).eval()
 
 
 def reference_levels(data_root: str | Path, *, seed: int = 0, cache_dir: str | Path | None = None

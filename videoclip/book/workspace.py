@@ -159,9 +159,16 @@ def ensure_pretrained(work_dir: str | Path, data_root: str | Path, *, preset: st
     A run killed earlier resumes from its last checkpoint. Returns the run directory (``final/`` holds
     the model, ``log.jsonl`` the curves).
     """
+    return ensure_run(work_dir, pretrain_config(data_root, preset=preset, **overrides), name=name,
+                      prune_when_done=prune_when_done)
+
+
+def ensure_run(work_dir: str | Path, config: Any, *, name: str = "pretrain",
+               prune_when_done: bool = True) -> Path:
+    """:func:`ensure_pretrained` for a parsed :class:`videoclip.train.PretrainConfig` (a chapter
+    parses its preset once and uses the config for the run and for the untrained reference)."""
     from videoclip.train import pretrain
 
-    config = pretrain_config(data_root, preset=preset, **overrides)  # the preset, parsed once
     run_dir = _run_dir(work_dir, config, name)
     if not (run_dir / "final" / "config.json").exists():
         pretrain({**config.flat(), "run_dir": str(run_dir), "resume": True})
