@@ -183,3 +183,15 @@ def test_real_files_pass_every_check(real_data_dir, tmp_path):
     (copy / "validation_youcook.csv").write_text(doubled + doubled.split("\n", 1)[1], encoding="utf-8")
     with pytest.raises(AnnotationError, match="repeats line 2"):
         load_youcook2_val(tmp_path)
+
+
+def test_a_video_listed_twice_in_caption_json_is_refused(tmp_path):
+    from videoclip.data.captions import CaptionError, load_captions
+
+    path = tmp_path / "caption.json"
+    entry = '{"start": [0], "end": [2], "text": ["crack an egg"]}'
+    path.write_text(f'{{"v1": {entry}, "v2": {entry}}}')
+    assert set(load_captions(path).videos) == {"v1", "v2"}
+    path.write_text(f'{{"v1": {entry}, "v1": {entry}}}')
+    with pytest.raises(CaptionError, match="'v1' appears twice"):
+        load_captions(path)

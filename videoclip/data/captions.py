@@ -121,8 +121,16 @@ def _video_from_rows(rows: Iterable[tuple[object, object, object, str]],
 
 
 def _read_json(path: Path, counts: dict[str, int]) -> Iterable[tuple[str, VideoCaptions]]:
+    def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        keys = [key for key, _ in pairs]
+        if len(set(keys)) < len(keys):  # json keeps the last silently: one video's captions lost
+            repeated = sorted({key for key in keys if keys.count(key) > 1})
+            raise CaptionError(f"{path}: key {repeated[0]!r} appears twice in one JSON object (a video "
+                               "listed twice); merge or remove the duplicate (design §14)")
+        return dict(pairs)
+
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CaptionError(f"{path}: cannot parse caption JSON ({exc}); "
                            'expected {vid: {"start": [...], "end": [...], "text": [...]}}') from exc
