@@ -216,7 +216,7 @@ def test_sigkill_at_four_points_then_resume_equals_the_uninterrupted_run(tiny, r
     run_dir = tmp_path / "run"
     values = _config(tiny, run_dir)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}  # as the reference run
     left = {  # what each kill leaves: the pointer, and a file that proves where it struck
         "after_step_6": ("step-00000004", "checkpoints/step-00000004/trainer_state.pt"),
         "mid_checkpoint_8": ("step-00000004", "checkpoints/.step-00000008.*.tmp"),
