@@ -127,6 +127,22 @@ def recall(y_true: Mapping[str, Mapping[str, np.ndarray]],
     return out
 
 
+def usable_before_split(data: Any, store: Any, skipped: dict[str, int]) -> dict[str, list[str]]:
+    """The original code's filter before its seeded split (design §10.5): per primary task, the
+    videos with a feature file in ``store`` and an annotation file; the others counted in
+    ``skipped`` (``no_features_before_split``, ``no_annotation_before_split``)."""
+    usable: dict[str, list[str]] = {}
+    for task, vids in data.videos.items():
+        for vid in vids:
+            if vid not in store:
+                count(skipped, "no_features_before_split")
+            elif not data.annotation_path(task, vid).is_file():
+                count(skipped, "no_annotation_before_split")
+            else:
+                usable.setdefault(task, []).append(vid)
+    return usable
+
+
 def evaluate_step_localization(
     model: ZeroShotModel,
     data_dir: str | Path,
@@ -162,17 +178,7 @@ def evaluate_step_localization(
     store = open_store(data_dir, "crosstask", features)
     device = resolve_device(model, device)
     skipped: dict[str, int] = {}
-    task_vids = data.videos
-    if split == "original":
-        task_vids = {}
-        for task, vids in data.videos.items():
-            for vid in vids:
-                if vid not in store:
-                    count(skipped, "no_features_before_split")
-                elif not data.annotation_path(task, vid).is_file():
-                    count(skipped, "no_annotation_before_split")
-                else:
-                    task_vids.setdefault(task, []).append(vid)
+    task_vids = usable_before_split(data, store, skipped) if split == "original" else data.videos
     _, test = crosstask_split(task_vids, data.val_videos, num_train=num_train, seed=seed)
     num_test = sum(len(v) for v in test.values())
 

@@ -43,6 +43,7 @@ from videoclip.data.benchmarks import (
 )
 from videoclip.data.features import FeatureStore
 from videoclip.evaluation.common import MAX_VIDEO_LEN, WINDOW, count, pad_clips, sliding_windows
+from videoclip.evaluation.crosstask import usable_before_split
 from videoclip.evaluation.segmentation import coin_targets
 
 __all__ = [
@@ -224,15 +225,7 @@ def crosstask_videos(data_dir: str | Path, store: FeatureStore, *, split: str = 
         raise ValueError(f"split={split!r}; use 'train' or 'test'")
     data = load_crosstask(data_dir)
     skipped: dict[str, int] = {}
-    usable: dict[str, list[str]] = {}
-    for task, vids in data.videos.items():
-        for vid in vids:
-            if vid not in store:
-                count(skipped, "no_features_before_split")
-            elif not data.annotation_path(task, vid).is_file():
-                count(skipped, "no_annotation_before_split")
-            else:
-                usable.setdefault(task, []).append(vid)
+    usable = usable_before_split(data, store, skipped)
     train, test = crosstask_split(usable, data.val_videos, num_train=num_train, seed=seed)
     chosen = train if split == "train" else test
     # Tasks interleaved (1st video of each task, 2nd of each, ...), so that a prefix of the
