@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
@@ -66,7 +65,7 @@ from videoclip.train import (
     wants_bf16,
 )
 from videoclip.train.checkpointing import prepare_run_dir, save_checkpoint
-from videoclip.train.distributed import Dist, setup_distributed
+from videoclip.train.distributed import Dist, distributed
 from videoclip.train.log import LogWriter
 from videoclip.train.retrieval_stage import STEP_STREAM, ReusedVectors, derived_rng
 from videoclip.train.step import TrainState, train_step
@@ -157,12 +156,8 @@ def finetune(config: FinetuneConfig | Mapping[str, Any]) -> Path:
         FloatingPointError: a NaN/inf loss (the last checkpoint is left as it was).
     """
     cfg = config if isinstance(config, FinetuneConfig) else FinetuneConfig.from_dict(config)
-    ddp = setup_distributed(cfg.run.device)
-    try:
+    with distributed(cfg.run.device) as ddp:
         return _run(cfg, ddp)
-    finally:
-        if ddp.owns_group:
-            dist.destroy_process_group()
 
 
 def _load_init(path: str) -> VideoCLIP:

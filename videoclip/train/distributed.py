@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,3 +83,14 @@ def setup_distributed(device_name: str) -> Dist:
     if owns_group:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return Dist(rank, world_size, local_rank, device, owns_group)
+
+
+@contextmanager
+def distributed(device_name: str) -> Iterator[Dist]:
+    """:func:`setup_distributed` for the length of a run; a process group it started is ended."""
+    ddp = setup_distributed(device_name)
+    try:
+        yield ddp
+    finally:
+        if ddp.owns_group:
+            dist.destroy_process_group()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 from transformers import get_polynomial_decay_schedule_with_warmup
@@ -19,7 +18,7 @@ from videoclip.model import VideoCLIP
 from videoclip.train.checkpointing import prepare_run_dir, save_checkpoint
 from videoclip.train.config import ConfigError, ModelCfg, OptimCfg, PretrainConfig
 from videoclip.train.data import load_data
-from videoclip.train.distributed import Dist, setup_distributed
+from videoclip.train.distributed import Dist, distributed
 from videoclip.train.log import LogWriter
 from videoclip.train.retrieval_stage import STEP_STREAM, ReusedVectors, derived_rng, retrieval_stage
 from videoclip.train.step import TrainState, train_step
@@ -91,12 +90,8 @@ def pretrain(config: PretrainConfig | Mapping[str, Any]) -> Path:
         FloatingPointError: a NaN/inf loss (the last checkpoint is left as it was).
     """
     cfg = config if isinstance(config, PretrainConfig) else PretrainConfig.from_dict(config)
-    ddp = setup_distributed(cfg.run.device)
-    try:
+    with distributed(cfg.run.device) as ddp:
         return _run(cfg, ddp)
-    finally:
-        if ddp.owns_group:
-            dist.destroy_process_group()
 
 
 def _model_and_data(cfg: PretrainConfig, ddp: Dist) -> tuple[VideoCLIP, Any, int]:
