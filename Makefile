@@ -33,7 +33,7 @@ export VIDEOCLIP_MODEL := $(abspath $(MODEL))
 endif
 MATHJAX := book/_static/mathjax
 
-.PHONY: install env-check test book run rehearsal bench lint clean
+.PHONY: install env-check test book run rehearsal world-v1 bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,14 @@ run: install
 # files with random features of their real sizes (book/paper_profile.md §5); not part of `make test`.
 rehearsal: install
 	$(BIN)/python -m videoclip.book.rehearsal --annotations "$(VIDEOCLIP_DATA_DIR)" --out artifacts/rehearsal
+
+# The scorecard's world-v1 appendix (design §13.1): the zero-shot chapters on the toy world as it was
+# before v2, their results kept in book/world_v1.json (committed; read by chapter 14). Not part of `make book`.
+WORLD_V1 := artifacts/world_v1
+world-v1: install
+	for nb in 05 06 07 08; do $(BIN)/python -m videoclip.book run $$nb --profile toy --out $(WORLD_V1)/executed \
+	  -p world_preset=toy_v1 -p work_dir=../$(WORLD_V1) || exit 1; done
+	$(BIN)/python -c "from videoclip.book.scorecard import save_collected as s; print(s('$(WORLD_V1)/results', 'book/world_v1.json'))"
 
 bench: install
 	$(BIN)/python bench/run_cpu.py

@@ -35,9 +35,11 @@
 work_dir = "../artifacts/smoke"  # where the chapters wrote results/ (toy: ../artifacts/toy; paper: ../artifacts/paper)
 level = 0.95  # coverage of the intervals over seeds (ablations)
 executed_dir = ""  # the executed chapters, for their wall times ("" → not shown; toy/paper: ../book/executed)
-v1_results_dir = ""  # results/ of a build on world v1, for the appendix ("" → not shown)
+v1_results = ""  # the results of a build on world v1, for the appendix (make world-v1 writes ../book/world_v1.json; "" → not shown)
+cold_builds = "../bench/cold_builds.json"  # the measured cold builds (bench/cold_build.py writes it; "" → not shown)
 
 # %%
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -187,12 +189,37 @@ else:
     print("executed_dir is empty (smoke profile): the build times are shown on the toy and paper profiles.")
 
 # %% [markdown]
+# ### Cold builds, measured
+#
+# `make book` from a clean clone on a bare machine (`make install`, then every chapter and the
+# HTML), as `bench/cold_build.py` measured and recorded it in `bench/cold_builds.json`: the
+# machine, its load average during the build (2 on 2 cores means the build had them to itself), and
+# each chapter's seconds. The budget (issue 19) is 30 minutes on 2 cores.
+
+# %%
+builds = pd.DataFrame(json.loads(Path(cold_builds).read_text())) if cold_builds and Path(cold_builds).is_file() else pd.DataFrame()
+if len(builds):
+    builds["commit"] = builds.commit.str[:7]
+    builds["load (mean/max)"] = builds.load_during.map(lambda d: f"{d['mean']:.1f} / {d['max']:.1f}")
+    for column in ("install_s", "book_s", "total_s"):
+        builds[column.replace("_s", " min")] = (builds[column] / 60).round(1)
+    builds["within 30 min"] = builds.total_s <= 30 * 60
+    display(builds[["date", "commit", "machine", "load (mean/max)", "install min", "book min", "total min",
+                    "status", "within 30 min"]])
+    per_chapter = pd.DataFrame({f"{b.date[:16]} {b.commit}": b.chapters for b in builds.itertuples()})
+    display((per_chapter / 60).round(1).rename_axis("chapter (min)"))
+else:
+    print("No cold build recorded here (cold_builds is empty or names no file): `python3 bench/cold_build.py` measures one.")
+
+# %% [markdown]
 # ## Appendix: world v1 and world v2
 #
 # World v1 narrated the benchmarks' own step names and YouCook2's training sentences; world v2 (this
 # build's default) narrates only the steps' concepts (design §13.1, predictions in chapter 00). The
 # text overlap of both worlds' corpora with each benchmark (chapter 01), and the trained model's
-# zero-shot numbers of a v1 build when its results are at hand (`v1_results_dir`).
+# zero-shot numbers of a v1 build when its results are at hand (`v1_results`: `make world-v1` executes
+# chapters 05–08 on the toy world as v1 wrote it and keeps their results in `book/world_v1.json`;
+# they are not re-run by `make book`, so the table names the commit they came from).
 
 # %%
 overlap_payload = collected.get("01_data", {}).get("results", {}).get("text_overlap")
@@ -202,13 +229,16 @@ if overlap_payload:
                           values=["exact_hits", "1-gram %", "3-gram %", "4-gram %"]).round(1))
 else:
     print("Chapter 01 wrote no text-overlap table (results/01_data.json).")
-v1_collected = scorecard.collect_results(Path(v1_results_dir)) if v1_results_dir else {}
+v1_collected = scorecard.load_collected(v1_results) if v1_results and Path(v1_results).is_file() else {}
 if v1_collected:
     v1 = scorecard.zero_shot_scorecard(v1_collected)
     both = zero_shot[["benchmark", "metric", "ours", "chance", "oracle"]].merge(
         v1[["benchmark", "metric", "ours"]], on=["benchmark", "metric"], suffixes=(" (v2)", " (v1)"))
     display(both.set_index(["benchmark", "metric"]).round(1))
+    print(f"world-v1 results from {v1_results}:")
+    display(pd.DataFrame({c: scorecard.describe_source(p) for c, p in v1_collected.items()}).T[
+        ["pretrain", "git_sha", "time_utc"]])
 else:
-    print("No results of a world-v1 build in this build (v1_results_dir is empty): the budget pays for one "
+    print("No results of a world-v1 build in this build (v1_results names no file): the budget pays for one "
           "world's pre-training. Only the overlap above and the identical chance and oracle levels "
           "(the features and benchmark files of v1 and v2 are the same bytes) compare the two here.")

@@ -44,6 +44,15 @@ def test_missing_backbone_error_names_the_offline_option(tmp_path: Path) -> None
         load_tokenizer("bad repo id!")
 
 
+def test_misspelled_hub_name_offline_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError) as error:
+        load_bert_config("bert-base-uncasd")
+    message = str(error.value)
+    assert "Did you mean 'bert-base-uncased'?" in message
+    assert "HF_HUB_OFFLINE=1" in message and "misspelled" in message
+
+
 def test_non_bert_backbone_is_rejected(tmp_path: Path) -> None:
     GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="model_type 'gpt2'; expected 'bert'"):

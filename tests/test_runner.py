@@ -85,6 +85,16 @@ def test_run_records_its_seconds_and_reuses_an_unchanged_notebook(tiny_notebook,
     assert changed != first and output.stat().st_mtime_ns != written
 
 
+def test_run_writes_into_the_folder_given(tiny_notebook, tmp_path):
+    out = tmp_path / "elsewhere"
+    proc = subprocess.run([sys.executable, "-m", "videoclip.book", "run", str(tiny_notebook), "--out", str(out),
+                           "-p", "num_epochs=3"], check=False, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    [row] = nbrun.execution_times(out)
+    assert row["chapter"] == "99_tiny"
+    assert not (nbrun.EXECUTED_DIR / "99_tiny.ipynb").exists()
+
+
 HEADER = "# ---\n# jupyter:\n#   videoclip:\n#     reads_earlier_chapters: true\n# ---\n\n"
 
 

@@ -297,6 +297,22 @@ def test_a_broken_results_file_is_named(tmp_path):
         scorecard.collect_results(tmp_path)
 
 
+def test_saved_results_round_trip_and_bad_files_are_named(tmp_path):
+    results = tmp_path / "results"
+    with pytest.raises(FileNotFoundError, match="no results files"):
+        scorecard.save_collected(results, tmp_path / "saved.json")
+    write_results(results / "05_text_video_retrieval.json", {"chapter": "05", "benchmarks": {}},
+                  config={"pretrain_preset": "toy.yaml"})
+    saved = scorecard.save_collected(results, tmp_path / "saved.json")
+    assert scorecard.load_collected(saved) == scorecard.collect_results(results)
+    saved.write_text(json.dumps({"05_text_video_retrieval": {"x": 1}}))
+    with pytest.raises(ValueError, match="saved.json.*save_collected"):
+        scorecard.load_collected(saved)
+    saved.write_text("{broken")
+    with pytest.raises(ValueError, match="saved.json: cannot read"):
+        scorecard.load_collected(saved)
+
+
 class ConstantModel:
     """Every clip and every text embeds to the same vector: a collapsed model."""
 

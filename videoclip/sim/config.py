@@ -162,6 +162,8 @@ PRESETS: dict[str, dict[str, object]] = {
     },
     # The book's default: pre-trains in minutes on 2 CPU cores.
     "toy": {},
+    # The toy world as it was before v2 (design §13.1): for the scorecard's world-v1 appendix (make world-v1).
+    "toy_v1": {"world_version": 1},
     # Sized to benchmark stores and samplers at scale (20,000 videos x ~3 min ≈ 3.6 M feature rows,
     # ~3.7 GB float16; override num_videos for more) with benchmarks at their real sizes.
     "paper": {
