@@ -113,13 +113,13 @@ display(pd.DataFrame(zero_rows).T.round(1))
 #
 # Each run starts from the same pre-trained weights and differs only in its seed (dropout, the
 # batch order, MSR-VTT's caption draws, COIN's new head). After every epoch it scores the test
-# set, so both selection rules can be read off the same run. Runs are cached under `work_dir`.
+# set, so both selection rules can be read off the same run. Runs are cached under `work_dir`; they
+# are independent, so they train in parallel processes of one thread each (one per core).
 
 # %%
 finetune_started = time.perf_counter()
-run_dirs = {task: [ft.ensure_finetuned(work_dir, task, init=pretrain_dir / "final", data_root=root,
-                                       preset=finetune_preset, seed=s) for s in seeds]
-            for task in tasks}
+run_dirs = ft.ensure_finetuned_runs(work_dir, tasks, seeds, init=pretrain_dir / "final", data_root=root,
+                                    preset=finetune_preset)
 runs = {task: [ft.read_run(d) for d in dirs] for task, dirs in run_dirs.items()}
 finetune_seconds = time.perf_counter() - finetune_started
 print(f"{sum(len(v) for v in runs.values())} fine-tuning runs ready in {finetune_seconds:.0f} s "

@@ -131,6 +131,34 @@ def test_command_line_with_a_per_task_preset(world, init, tmp_path, capsys):
     assert "no section for task 'coin'" in capsys.readouterr().err  # one line, no traceback
 
 
+def test_parallel_runs_equal_the_runs_made_in_process(world, init, tmp_path):
+    """The book's fine-tuning runs in worker processes of one thread (ensure_finetuned_runs):
+    the same weights as the same runs made one by one here at one thread, then reused."""
+    from videoclip.book.finetuning import ensure_finetuned_runs
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text(yaml.safe_dump({"warmup_steps": 1, "progress": False, "eval_batch_size": 16,
+                                      "tasks": {"msrvtt": {"batch_size": 8, "num_epochs": 1, "max_items": 8, "dup": 2}}}))
+    common = {"init": init, "data_root": world, "preset": preset}
+    parallel = ensure_finetuned_runs(tmp_path / "a", ["msrvtt"], [0, 1], workers=2, **common)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        in_process = ensure_finetuned_runs(tmp_path / "b", ["msrvtt"], [0, 1], workers=0, **common)
+    finally:
+        torch.set_num_threads(threads)
+    assert [d.name for d in parallel["msrvtt"]] == [d.name for d in in_process["msrvtt"]]
+    weights = [safetensors.torch.load_file(d / "final" / "model.safetensors") for d in parallel["msrvtt"]]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # the seeds differ
+    for a, b in zip(parallel["msrvtt"], in_process["msrvtt"]):
+        wa = safetensors.torch.load_file(a / "final" / "model.safetensors")
+        wb = safetensors.torch.load_file(b / "final" / "model.safetensors")
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    made = [(d / "results.json").stat().st_mtime_ns for d in parallel["msrvtt"]]
+    assert ensure_finetuned_runs(tmp_path / "a", ["msrvtt"], [0, 1], workers=2, **common) == parallel
+    assert [(d / "results.json").stat().st_mtime_ns for d in parallel["msrvtt"]] == made
+
+
 @pytest.mark.parametrize("profile", ["smoke", "toy", "paper"])
 def test_shipped_presets_parse_for_every_task(profile):
     path = Path(__file__).resolve().parent.parent / "params" / "finetune" / f"{profile}.yaml"

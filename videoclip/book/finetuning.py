@@ -2,7 +2,7 @@
 
 Runs live under ``work_dir/runs/finetune-<task>-<hash of the settings>``, trained once and then
 reused (a killed run resumes), as :func:`videoclip.book.workspace.ensure_pretrained` keeps pre-training
-runs.
+runs; a chapter's runs train in parallel processes (:func:`ensure_finetuned_runs`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from videoclip.finetune.selection import PRIMARY_METRIC
 from videoclip.paper import FINETUNED, FINETUNED_ROWS, ZERO_SHOT
 from videoclip.provenance import write_results
 
-__all__ = ["CHAPTER", "cost_table", "ensure_finetuned", "finetuned_scorecard", "paper_row",
+__all__ = ["CHAPTER", "cost_table", "ensure_finetuned", "ensure_finetuned_runs", "finetuned_scorecard", "paper_row",
            "selection_table", "summary_table", "write_results_file", "zero_shot"]
 
 #: The chapter whose results file (``results.finetuned``) the scorecard's fine-tuned rows read.
@@ -42,6 +42,16 @@ def paper_row(task: str) -> tuple[str, str, float, float]:
     return fine.paper_benchmark, fine.table, zero.value, fine.value
 
 
+def _run_dir_and_config(work_dir: str | Path, task: str, *, init: str | Path, data_root: str | Path,
+                        preset: str | Path, **overrides: Any) -> tuple[Path, dict[str, Any]]:
+    """Where the run of these settings lives, and its flat fine-tuning config."""
+    values = {"task": task, "init": str(Path(init).resolve()),
+              "data_dir": str(Path(data_root).resolve()), **overrides}
+    flat = load_preset(preset_path(preset, kind="finetune"), values).flat()
+    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY})
+    return Path(work_dir).resolve() / "runs" / f"finetune-{task}-{key}", flat
+
+
 def ensure_finetuned(work_dir: str | Path, task: str, *, init: str | Path, data_root: str | Path,
                      preset: str | Path, **overrides: Any) -> Path:
     """The run directory of a fine-tuning run with these settings, trained once, then reused.
@@ -55,17 +65,45 @@ def ensure_finetuned(work_dir: str | Path, task: str, *, init: str | Path, data_
             section per task) or a YAML file.
         overrides: flat fine-tuning keys on top (e.g. ``seed``).
     """
-    values = {"task": task, "init": str(Path(init).resolve()),
-              "data_dir": str(Path(data_root).resolve()), **overrides}
-    flat = load_preset(preset_path(preset, kind="finetune"), values).flat()
-    key = settings_key({k: v for k, v in flat.items() if k not in _RUN_ONLY})
-    run_dir = Path(work_dir).resolve() / "runs" / f"finetune-{task}-{key}"
+    run_dir, flat = _run_dir_and_config(work_dir, task, init=init, data_root=data_root, preset=preset,
+                                        **overrides)
     if not (run_dir / "results.json").exists():
         finetune(FinetuneConfig.from_dict({**flat, "run_dir": str(run_dir), "resume": True,
                                            "progress": False}))
     if (run_dir / "checkpoints").exists():  # a finished run needs only final/ and its results
         shutil.rmtree(run_dir / "checkpoints")
     return run_dir
+
+
+def _finetune_job(**kwargs: Any) -> str:
+    """:func:`ensure_finetuned` as a job of :func:`videoclip.book.jobs.run_jobs` (a JSON result)."""
+    work_dir, task = kwargs.pop("work_dir"), kwargs.pop("task")
+    return str(ensure_finetuned(work_dir, task, **kwargs))
+
+
+def ensure_finetuned_runs(work_dir: str | Path, tasks: Sequence[str], seeds: Sequence[int], *,
+                          init: str | Path, data_root: str | Path, preset: str | Path,
+                          workers: int | None = None) -> dict[str, list[Path]]:
+    """:func:`ensure_finetuned` for every task × seed: ``{task: [run directory per seed]}``.
+
+    The runs are independent, so they train in parallel processes of one thread each
+    (:func:`videoclip.book.jobs.run_jobs`, one per core unless ``workers`` says otherwise; ``0``:
+    one by one in this process). A run's job key is its run directory's name, so changed settings
+    make a new job and a killed build resumes with the runs it finished.
+    """
+    from videoclip.book.jobs import Job, run_jobs
+
+    jobs = {}
+    for task in tasks:
+        for seed in seeds:
+            kwargs = {"work_dir": str(work_dir), "task": task, "init": str(init), "data_root": str(data_root),
+                      "preset": str(preset), "seed": seed}
+            run_dir, _ = _run_dir_and_config(work_dir, task, init=init, data_root=data_root, preset=preset,
+                                             seed=seed)
+            jobs[task, seed] = Job(run_dir.name, _finetune_job, kwargs)
+    done = run_jobs(list(jobs.values()), Path(work_dir) / "jobs" / "finetuning", workers=workers,
+                    desc="fine-tuning runs")
+    return {task: [Path(done[jobs[task, seed].key]) for seed in seeds] for task in tasks}
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
