@@ -235,6 +235,9 @@ if v1_collected:
     both = zero_shot[["benchmark", "metric", "ours", "chance", "oracle"]].merge(
         v1[["benchmark", "metric", "ours"]], on=["benchmark", "metric"], suffixes=(" (v2)", " (v1)"))
     display(both.set_index(["benchmark", "metric"]).round(1))
+    v2_verdict, v2_evidence = scorecard.predict_world_v2_harder(zero_shot, v1)
+    print(f"World v2's prediction 4 (design §13.2: harder zero-shot on YouCook2 and CrossTask, MSR-VTT and "
+          f"DiDeMo moving less)\n   → {v2_verdict.upper()}: {v2_evidence}")
     print(f"world-v1 results from {v1_results}:")
     display(pd.DataFrame({c: scorecard.describe_source(p) for c, p in v1_collected.items()}).T[
         ["pretrain", "git_sha", "time_utc"]])

@@ -366,3 +366,22 @@ def test_fine_tuning_prediction_reads_the_last_epoch_against_zero_shot(tmp_path)
     tasks["msrvtt"] = _finetuned(5.0, [4.0, 6.0, 5.5])  # the interval includes no gain
     write_results(tmp_path / "13_finetuning.json", {"finetuned": tasks}, config={})
     assert scorecard.predict_finetuning(scorecard.collect_results(tmp_path)).verdict == scorecard.INCONCLUSIVE
+
+
+def _table(values: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"benchmark": b, "metric": m, "ours": v} for (b, m), v in values.items()])
+
+
+def test_world_v2_prediction_four():
+    v1 = _table({("YouCook2", "R@1"): 20.0, ("CrossTask", "recall"): 30.0, ("MSR-VTT", "R@1"): 10.0,
+                 ("DiDeMo", "R@1"): 8.0})
+    harder = _table({("YouCook2", "R@1"): 15.0, ("CrossTask", "recall"): 26.0, ("MSR-VTT", "R@1"): 11.0,
+                     ("DiDeMo", "R@1"): 5.0})
+    verdict, evidence = scorecard.predict_world_v2_harder(harder, v1)
+    assert verdict == scorecard.SUPPORTED and "YouCook2 R@1 20.0 → 15.0" in evidence
+    moved = harder.assign(ours=[15.0, 26.0, 11.0, 3.0])  # DiDeMo moves 5 > the smaller drop, 4
+    assert scorecard.predict_world_v2_harder(moved, v1)[0] == scorecard.NOT_SUPPORTED
+    easier = harder.assign(ours=[21.0, 26.0, 10.0, 8.0])
+    assert scorecard.predict_world_v2_harder(easier, v1)[0] == scorecard.NOT_SUPPORTED
+    verdict, evidence = scorecard.predict_world_v2_harder(harder.iloc[:3], v1)
+    assert verdict == scorecard.INCONCLUSIVE and "DiDeMo R@1" in evidence

@@ -58,6 +58,7 @@ __all__ = [
     "predict_overlap_lag",
     "predict_retrieval_helps",
     "predict_small_choices",
+    "predict_world_v2_harder",
     "predict_zero_shot",
     "save_collected",
     "zero_shot_scorecard",
@@ -515,3 +516,35 @@ def evaluate_predictions(collected: Mapping[str, Mapping[str, Any]], *, level: f
     rows = [{"prediction": v.prediction, "title": v.title, "verdict": v.verdict, "evidence": v.evidence}
             for v in sorted(verdicts, key=lambda v: v.prediction)]
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------ world v1 against v2
+
+#: World v2's prediction 4 (design §13.2): these two fall in v2 ...
+V2_HARDER = (("YouCook2", "R@1"), ("CrossTask", "recall"))
+#: ... and these two change less than either of them.
+V2_STEADIER = (("MSR-VTT", "R@1"), ("DiDeMo", "R@1"))
+
+
+def predict_world_v2_harder(v2: pd.DataFrame, v1: pd.DataFrame) -> tuple[str, str]:
+    """World v2's prediction 4 (design §13.2), from two :func:`zero_shot_scorecard` tables:
+    ``(verdict, evidence)``.
+
+    Supported when YouCook2 R@1 and CrossTask recall are both lower in v2 than in v1 and MSR-VTT's
+    and DiDeMo's R@1 each move (either way) by less than the smaller of those two drops; not
+    supported otherwise. One trained model per world, so there is no interval: any drop counts.
+    Inconclusive when a number is missing from either table.
+    """
+    def ours(table: pd.DataFrame, key: tuple[str, str]) -> float | None:
+        row = table[(table.benchmark == key[0]) & (table.metric == key[1])]
+        return float(row.ours.iloc[0]) if len(row) and "ours" in row and pd.notna(row.ours.iloc[0]) else None
+
+    values = {key: (ours(v1, key), ours(v2, key)) for key in V2_HARDER + V2_STEADIER}
+    missing = [f"{b} {m}" for (b, m), pair in values.items() if None in pair]
+    if missing:
+        return INCONCLUSIVE, f"not measured in both worlds: {', '.join(missing)}"
+    evidence = "; ".join(f"{b} {m} {old:.1f} → {new:.1f}" for (b, m), (old, new) in values.items())
+    drops = [values[k][0] - values[k][1] for k in V2_HARDER]
+    moves = [abs(values[k][1] - values[k][0]) for k in V2_STEADIER]
+    supported = min(drops) > 0 and max(moves) < min(drops)
+    return (SUPPORTED if supported else NOT_SUPPORTED), f"{evidence} (v1 → v2, one model each, no interval)"
