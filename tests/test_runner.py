@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -157,4 +158,18 @@ def test_time_left_from_the_previous_build(fake_book):
     assert nbrun.time_left(chapters) == "3 chapter(s) never timed"
     _pretend_executed(chapters, fake_book / "out")
     chapters = nbrun.plan("smoke", output_dir=fake_book / "out", force=True)
-    assert nbrun.time_left(chapters) == "about 3 min left by the previous build's times"
+    assert nbrun.time_left(chapters) == "about 3 min left by recorded chapter times"
+
+
+def test_a_cold_build_estimates_from_the_last_measured_cold_build(fake_book, monkeypatch):
+    records = fake_book / "cold_builds.json"
+    monkeypatch.setattr(nbrun, "COLD_BUILDS", records)
+    records.write_text(json.dumps([{"status": 0, "chapters": {"01_train": 600.0, "02_stats": 120.0}},
+                                   {"status": 2, "chapters": {"01_train": 60.0}}]))  # failed: not used
+    monkeypatch.setattr(nbrun, "PARAMS_DIR", fake_book / "params")
+    (fake_book / "params" / "toy").mkdir(parents=True)
+    for name in ("01_train", "02_stats", "03_card"):
+        (fake_book / "params" / "toy" / f"{name}.yaml").write_text("{}\n")
+    chapters = nbrun.plan("toy", output_dir=fake_book / "out")
+    assert nbrun.time_left(chapters) == "about 12 min left by recorded chapter times + 1 chapter(s) never timed"
+    assert nbrun.measured_times("smoke") == {}  # the records are toy builds

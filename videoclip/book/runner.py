@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import json
 import os
 import sys
 import time
@@ -50,6 +51,7 @@ REPO = Path(__file__).resolve().parents[2]  # the repository of an editable inst
 NOTEBOOK_DIR = REPO / "notebooks"
 PARAMS_DIR = REPO / "params"
 EXECUTED_DIR = REPO / "book" / "executed"
+COLD_BUILDS = REPO / "bench" / "cold_builds.json"  # toy builds measured by bench/cold_build.py
 PROFILES = ("smoke", "toy", "paper", "released")
 STAMP_KEY = "videoclip_stamp"
 SECONDS_KEY = "videoclip_seconds"  # wall seconds of the execution that wrote the notebook
@@ -297,10 +299,20 @@ def execution_times(output_dir: Path = EXECUTED_DIR) -> list[dict[str, Any]]:
     return rows
 
 
+def measured_times(profile: str) -> dict[str, float]:
+    """Each chapter's seconds in the latest successful cold build of ``bench/cold_builds.json``
+    (toy profile only; ``{}`` when none is recorded)."""
+    if profile != "toy" or not COLD_BUILDS.is_file():
+        return {}
+    builds = [b for b in json.loads(COLD_BUILDS.read_text()) if b.get("status") == 0]
+    return dict(builds[-1]["chapters"]) if builds else {}
+
+
 def plan(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) -> list[dict[str, Any]]:
     """Every chapter in order: ``path``, ``parameters``, ``stamp``, ``output``, ``execute`` (its
-    stamp changed, or ``force``) and ``previous_s`` (its seconds in the previous build, or None)."""
-    previous = {row["chapter"]: row["seconds"] for row in execution_times(output_dir)}
+    stamp changed, or ``force``) and ``previous_s`` (its seconds in the previous build, else in the
+    last measured cold build (:func:`measured_times`), else None)."""
+    previous = {**measured_times(profile), **{row["chapter"]: row["seconds"] for row in execution_times(output_dir)}}
     chapters, upstream = [], ""
     for path in list_notebooks():
         parameters = resolve_parameters(path, profile)
@@ -314,10 +326,10 @@ def plan(profile: str, *, output_dir: Path = EXECUTED_DIR, force: bool = False) 
 
 
 def time_left(chapters: list[dict[str, Any]]) -> str:
-    """The previous build's seconds of the chapters still to execute, in words."""
+    """The recorded seconds (:func:`plan`'s ``previous_s``) of the chapters still to execute, in words."""
     known = [c["previous_s"] for c in chapters if c["previous_s"] is not None]
     unknown = len(chapters) - len(known)
-    text = f"about {sum(known) / 60:.0f} min left by the previous build's times" if known else ""
+    text = f"about {sum(known) / 60:.0f} min left by recorded chapter times" if known else ""
     if unknown:
         text += f"{' + ' if text else ''}{unknown} chapter(s) never timed"
     return text
