@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -43,6 +47,12 @@ def fail(message: str) -> None:
 
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wait_forever(pid_file: str) -> None:
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(600)
 
 
 def _ran(log) -> list[str]:
@@ -122,3 +132,34 @@ def test_killed_worker_is_reported(tmp_path):
 def test_bad_keys_refused(tmp_path, keys):
     with pytest.raises(ValueError, match="job keys"):
         run_jobs([Job(k, record, {"key": k, "log": "x"}) for k in keys], tmp_path, workers=0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    stat = stat.read_text() if stat.exists() else ""
+    return ") Z " not in stat  # a zombie has ended
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_build_leaves_no_worker_running(tmp_path):
+    pid_file = tmp_path / "worker.pid"
+    script = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+              "from test_jobs import wait_forever\n"
+              "from videoclip.book.jobs import Job, run_jobs\n"
+              f"run_jobs([Job('w', wait_forever, {{'pid_file': {str(pid_file)!r}}})], {str(tmp_path / 'out')!r}, workers=1)")
+    build = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 120
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    worker = int(pid_file.read_text())
+    assert _alive(worker)
+    build.kill()  # SIGKILL: no finally, no handler runs in the build
+    build.wait()
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker), f"worker {worker} outlived the killed build"

@@ -24,7 +24,9 @@ import json
 import multiprocessing
 import os
 import re
+import select
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -149,8 +151,27 @@ def _run_one(job: Job, out_dir: Path, code: str) -> str | None:
     return None
 
 
-def _child(job: Job, out_dir: Path, code: str, threads: int) -> None:
+def _end_with(build_pid: int) -> None:
+    """End this worker when the build process that started it ends, killed at any point (SIGKILL
+    included), so that no worker trains on for nobody. The fork server keeps a worker's parent
+    alive, so the worker watches the build itself (a pidfd: readable once the build has exited)."""
+    if not hasattr(os, "pidfd_open"):  # not Linux ≥ 5.3: a killed build may leave workers running
+        return
+    try:
+        pidfd = os.pidfd_open(build_pid)
+    except ProcessLookupError:  # the build ended before this worker started
+        os._exit(1)
+
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="end with the build", daemon=True).start()
+
+
+def _child(job: Job, out_dir: Path, code: str, threads: int, build_pid: int) -> None:
     """A worker process: one thread count, output to the job's log, exit code 1 on failure."""
+    _end_with(build_pid)
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
 
@@ -179,7 +200,7 @@ def _run_in_processes(todo: Sequence[Job], out_dir: Path, codes: Mapping[Callabl
         while pending or running:
             while pending and len(running) < workers:
                 job = pending.pop(0)
-                process = context.Process(target=_child, args=(job, out_dir, codes[job.fn], threads),
+                process = context.Process(target=_child, args=(job, out_dir, codes[job.fn], threads, os.getpid()),
                                           name=f"job {job.key}")
                 process.start()
                 running[process.sentinel] = (job, process)
