@@ -40,7 +40,9 @@
 #
 # This chapter trains the book's model (`videoclip.train.pretrain`, through
 # `videoclip.book.workspace.ensure_pretrained`, which caches the run so that later chapters reuse it)
-# and shows its configuration, its loss and learning-rate curves, and its throughput.
+# and shows its configuration, its loss and learning-rate curves, and its throughput. The toy
+# preset trains 2 epochs: it trained 4 until the whole book had to fit 30 minutes on 2 cores, a
+# resize made before any result of this world was read (design §11.13).
 
 # %% tags=["parameters"]
 work_dir = "../artifacts/smoke"  # artefact cache (toy: ../artifacts/toy)

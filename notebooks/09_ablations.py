@@ -38,7 +38,10 @@
 # YouCook2 {cite}`zhou2018youcook2` text→video retrieval; each row gets a mean with a 95 %
 # Student-t interval over seeds, and a *paired* difference from the full model (the same seed
 # draws the same data order and the same initial video MLP, so the difference removes most of
-# the seed's effect). The rows and the settings that make them (`videoclip.book.ablations.ABLATIONS`):
+# the seed's effect). On the toy profile each run pre-trains on 128 videos for 2 epochs (16
+# updates) and the lag experiment uses lags 0 and 1: sizes cut from 512 videos and lags 0–2 so
+# that the whole book fits 30 minutes on 2 cores (design §11.13), which makes every row noisier.
+# The rows and the settings that make them (`videoclip.book.ablations.ABLATIONS`):
 #
 # | Table 7 row | pre-training overrides |
 # |---|---|

@@ -44,7 +44,7 @@ def init(tiny_backbone, tmp_path_factory) -> Path:
 
 def config(world: Path, init: Path, run_dir: Path, task: str, **overrides) -> dict:
     values = {"task": task, "init": str(init), "data_dir": str(world), "batch_size": 8, "dup": 2,
-              "max_items": 6, "num_epochs": 3, "warmup_steps": 1, "lr": 2e-3, "seed": 0,
+              "max_items": 6, "num_epochs": 3, "warmup_steps": 1, "lr": 1e-3, "seed": 0,
               "run_dir": str(run_dir), "progress": False, "eval_every_epoch": False,
               "eval_batch_size": 16}
     values.update(overrides)

@@ -69,6 +69,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 #: The two random-group rows the lag sweep trains on each sweep world, by clip sampler.
 SWEEP_ROWS = {"overlap": "w/o retrieval", "exact": "w/o retrieval and overlap"}
 
+#: What an ablation job imports (preloaded once by the job runner's fork server).
+JOB_MODULES = ("videoclip.book.ablations", "videoclip.book.workspace", "videoclip.train",
+               "videoclip.evaluation.retrieval")
+
 #: The metrics of Table 7 (percent).
 METRICS = ("R@1", "R@5", "R@10")
 
@@ -205,7 +209,8 @@ def run_ablations(work_dir: str | Path, runs: Sequence[tuple[str | Path, str | P
             "seed": seed, "extra": dict(extra or {}), "clip_list": clip_list, "batch_size": batch_size,
             "device": device}))
     unique = list({job.key: job for job in jobs}.values())  # one run can serve two tables
-    results = run_jobs(unique, Path(work_dir) / "jobs" / "ablations", workers=workers, desc="ablation runs")
+    results = run_jobs(unique, Path(work_dir) / "jobs" / "ablations", workers=workers, desc="ablation runs",
+                       preload=JOB_MODULES)
     return [tuple(results[job.key]) for job in jobs]
 
 

@@ -102,7 +102,7 @@ def ensure_finetuned_runs(work_dir: str | Path, tasks: Sequence[str], seeds: Seq
                                              seed=seed)
             jobs[task, seed] = Job(run_dir.name, _finetune_job, kwargs)
     done = run_jobs(list(jobs.values()), Path(work_dir) / "jobs" / "finetuning", workers=workers,
-                    desc="fine-tuning runs")
+                    desc="fine-tuning runs", preload=(__name__,))
     return {task: [Path(done[jobs[task, seed].key]) for seed in seeds] for task in tasks}
 
 
