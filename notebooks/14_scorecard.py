@@ -165,8 +165,9 @@ assert list(verdicts.prediction) == sorted(scorecard.PREDICTIONS)
 # (`videoclip_seconds`). A chapter reused by a later `make book` keeps the time of the run that
 # produced it. Worlds and pre-training runs are cached in `work_dir` and built by the first chapter
 # that needs them, so a chapter re-executed over cached runs shows only its own time; the second
-# table gives what the cached runs cost when they were trained (`videoclip.book.workspace.run_costs`,
-# from their logs). Not counted: installing, and rendering the HTML.
+# table gives what the cached pre-training and fine-tuning runs cost when they were trained
+# (`videoclip.book.workspace.run_costs`, from their logs). Not counted: installing, and rendering
+# the HTML (the measured cold builds below count both).
 
 # %%
 if executed_dir:
@@ -183,8 +184,8 @@ if executed_dir:
         display((per_kind[["train_s", "retrieval_s"]] / 60).round(1)
                 .rename(columns={"train_s": "training min", "retrieval_s": "retrieval stage min"})
                 .join(per_kind[["runs", "steps"]]))
-        print(f"cached pre-training runs: {(costs.train_s.sum() + costs.retrieval_s.sum()) / 60:.1f} min "
-              f"of training and retrieval stages over {len(costs)} runs, paid when each was first trained.")
+        print(f"cached runs: {(costs.train_s.sum() + costs.retrieval_s.sum()) / 60:.1f} min of training and "
+              f"retrieval stages over {len(costs)} runs, paid when each was first trained.")
 else:
     print("executed_dir is empty (smoke profile): the build times are shown on the toy and paper profiles.")
 

@@ -7,6 +7,7 @@ checked; a new documented command without a row fails `test_every_documented_com
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -34,6 +35,8 @@ COVERED = [
     (r"RUN_DIR=\$\(python -c ", "test_run_dir_snippet; run by make rehearsal"),
     (r"torchrun --nproc_per_node 8 -m videoclip pretrain ", "cli_parses; one process in make rehearsal"),
     (r"bash bench/gpu.sh$", "test_gpu_script_dry_run"),
+    (r"make world-v1$", "make_dry_run; its output is committed (book/world_v1.json)"),
+    (r"python3 bench/cold_build.py$", "test_cold_build_script_parses; its records are committed (bench/cold_builds.json)"),
     (r"^wget https://", "a download (no network here); the next commands read what it names"),
     (r"python -m videoclip (extract|index|search) ", "cli_parses; chapter 12 runs the same pipeline"),
 ]
@@ -73,7 +76,7 @@ def test_make_commands_resolve(command):
     assert proc.returncode == 0, proc.stderr
     target = shlex.split(command)[1]
     runner = {"book": "videoclip.book all", "run": "videoclip.book run", "test": "pytest",
-              "rehearsal": "videoclip.book.rehearsal"}[target]
+              "rehearsal": "videoclip.book.rehearsal", "world-v1": "videoclip.book run"}[target]
     assert runner in proc.stdout
 
 
@@ -127,3 +130,13 @@ def test_gpu_script_dry_run():
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "videoclip.book.rehearsal" in proc.stdout
+
+
+def test_cold_build_script_parses():
+    proc = subprocess.run([sys.executable, "bench/cold_build.py", "--help"], cwd=REPO, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "cold `make book`" in proc.stdout
+    records = json.loads((REPO / "bench" / "cold_builds.json").read_text())
+    assert records and all({"commit", "machine", "load_during", "total_s", "status", "chapters"} <= set(r)
+                           for r in records)

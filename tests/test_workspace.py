@@ -85,6 +85,14 @@ def test_run_costs_add_up_the_logged_steps_and_retrieval_stages(tmp_path):
     # 16 pairs a step (4 videos x 2 clips x 2 processes): 2 s + 4 s of steps
     assert cost == {"run": "ablation-0123456789", "kind": "ablation", "steps": 2, "train_s": 6.0,
                     "retrieval_s": 4.5}
+    finetuned = tmp_path / "runs" / "finetune-coin-0123456789"
+    finetuned.mkdir()
+    (finetuned / "log.jsonl").write_text(json.dumps({"type": "start", "config": {"task": "coin"}}) + "\n")
+    assert len(workspace.run_costs(tmp_path)) == 1  # unfinished: left out
+    (finetuned / "results.json").write_text(json.dumps(
+        {"results": {"cost": {"steps": 7, "train_seconds": 2.5, "eval_seconds": 9.0}}}))
+    assert workspace.run_costs(tmp_path)[1] == {"run": "finetune-coin-0123456789", "kind": "finetune",
+                                                "steps": 7, "train_s": 2.5, "retrieval_s": 0.0}
     (run / "log.jsonl").write_text(json.dumps({"type": "step", "pairs_per_s": 1.0}) + "\n")
     with pytest.raises(ValueError, match="no start record"):
         workspace.run_costs(tmp_path)

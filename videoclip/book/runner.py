@@ -34,6 +34,7 @@ import argparse
 import ast
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -231,9 +232,24 @@ def run_notebook(name: str, profile: str = "smoke", *, overrides: dict[str, Any]
     return output, new_stamp
 
 
+class _CheckedHere(logging.Filter):
+    """Papermill infers a notebook's parameters with a line parser that misreads dicts and comments
+    holding ``=``, then warns about parameters this runner has already checked
+    (:func:`check_parameters`): those two warnings are dropped, every other message is kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Passed unknown parameter:", "Unable to parse line"))
+
+
+_CHECKED_HERE = _CheckedHere()
+
+
 def _execute(path: Path, profile: str, parameters: dict[str, Any], new_stamp: str, output: Path) -> None:
     import nbformat
     import papermill
+
+    for name in ("papermill", "papermill.translators"):
+        logging.getLogger(name).addFilter(_CHECKED_HERE)  # once: a logger keeps one copy of a filter
 
     output.parent.mkdir(parents=True, exist_ok=True)
     reason = skip_reason(path, profile)

@@ -178,17 +178,26 @@ def ensure_run(work_dir: str | Path, config: Any, *, name: str = "pretrain",
 
 
 def run_costs(work_dir: str | Path) -> list[dict[str, Any]]:
-    """The compute each cached pre-training run of ``work_dir/runs`` took when it was trained:
-    ``run``, ``kind`` (``pretrain`` or ``ablation``), ``steps``, ``train_s`` (its optimisation
-    steps) and ``retrieval_s`` (its retrieval stages), from the run's ``log.jsonl``; evaluation
-    is not counted. A cached run costs these once, in the build that first trained it."""
+    """The compute each cached run of ``work_dir/runs`` took when it was trained: ``run``, ``kind``
+    (``pretrain``, ``ablation`` or ``finetune``), ``steps``, ``train_s`` (its optimisation steps)
+    and ``retrieval_s`` (its retrieval stages; 0 for fine-tuning), from a pre-training run's
+    ``log.jsonl`` or a finished fine-tuning run's ``results.json``; evaluation is not counted, and
+    an unfinished fine-tuning run is left out. A cached run costs these once, in the build that
+    first trained it."""
     from videoclip.train import RunLog
 
     rows = []
     for log_path in sorted(Path(work_dir).glob("runs/*/log.jsonl")):
-        log = RunLog.read(log_path.parent)
-        rows.append({"run": log_path.parent.name, "kind": log_path.parent.name.rsplit("-", 1)[0],
-                     "steps": len(log.steps),
+        run_dir = log_path.parent
+        kind = run_dir.name.split("-", 1)[0]
+        if kind == "finetune":
+            if (run_dir / "results.json").is_file():
+                cost = json.loads((run_dir / "results.json").read_text())["results"]["cost"]
+                rows.append({"run": run_dir.name, "kind": kind, "steps": cost["steps"],
+                             "train_s": cost["train_seconds"], "retrieval_s": 0.0})
+            continue
+        log = RunLog.read(run_dir)
+        rows.append({"run": run_dir.name, "kind": kind, "steps": len(log.steps),
                      "train_s": sum(log.pairs_per_step / r["pairs_per_s"] for r in log.steps),
                      "retrieval_s": sum(r["seconds"] for r in log.retrieval)})
     return rows
