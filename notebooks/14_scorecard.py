@@ -204,7 +204,8 @@ if len(builds):
     builds["load (mean/max)"] = builds.load_during.map(lambda d: f"{d['mean']:.1f} / {d['max']:.1f}")
     for column in ("install_s", "book_s", "total_s"):
         builds[column.replace("_s", " min")] = (builds[column] / 60).round(1)
-    builds["within 30 min"] = builds.total_s <= 30 * 60
+    builds["within 30 min"] = [("yes" if b.total_s <= 30 * 60 else "no") if b.status == 0 else f"failed (exit {b.status})"
+                               for b in builds.itertuples()]
     display(builds[["date", "commit", "machine", "load (mean/max)", "install min", "book min", "total min",
                     "status", "within 30 min"]])
     per_chapter = pd.DataFrame({f"{b.date[:16]} {b.commit}": b.chapters for b in builds.itertuples()})
