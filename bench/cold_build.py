@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     env = {**os.environ, "VIDEOCLIP_DATA_DIR": str(Path(args.data_dir).resolve())}
     env.pop("CONDA_PREFIX", None)  # the bare-machine path: make builds its own .venv
-    print(f"cold build of {git('rev-parse', '--short', 'HEAD')} in {clone} (log: {log})", flush=True)
+    commit, dirty = git("rev-parse", "HEAD"), bool(git("status", "--porcelain"))  # what the clone holds
+    print(f"cold build of {commit[:7]} in {clone} (log: {log})", flush=True)
 
     sampler = LoadSampler()
     load_before = os.getloadavg()[0]
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     chapters = chapter_seconds(clone)
     record = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "HEAD"),
-        "working_tree_dirty": bool(git("status", "--porcelain")),
+        "commit": commit,
+        "working_tree_dirty": dirty,
         "machine": f"{cpu_name()} ({os.cpu_count()} cores)",
         "load_before": round(load_before, 2),
         "load_during": sampler.summary(),

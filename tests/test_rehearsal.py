@@ -138,3 +138,20 @@ def test_crosstask_official_test_split_has_features(rehearsal_root):
     num_test = sum(len(v) for v in test.values())
     assert len(data.tasks) == 18 and num_test == 2750 - 360 - 18 * 30
     assert all(v in store for vids in test.values() for v in vids)
+
+
+def test_rehearsal_fine_tuning_is_the_paper_preset_cut_to_one_short_epoch(tmp_path):
+    """Chapter 13 in `make rehearsal`: params/finetune/paper.yaml with only sizes changed."""
+    from videoclip.book.rehearsal import chapter_overrides, write_finetune_preset
+    from videoclip.book.runner import find_notebook
+    from videoclip.finetune.loop import load_preset
+
+    preset = write_finetune_preset(tmp_path / "finetune.yaml")
+    for task in ("youcook2", "msrvtt", "msrvtt-qa", "coin", "crosstask"):
+        cfg = load_preset(preset, {"task": task})
+        assert (cfg.optim.num_epochs, cfg.optim.lr, cfg.optim.warmup_steps) == (1, 5e-5, 1)
+        assert cfg.task.max_items == (2 if task in ("coin", "crosstask") else 16)
+    overrides = chapter_overrides(find_notebook("13"), work_dir=tmp_path, executed_dir=tmp_path,
+                                  annotations=tmp_path, backbone=tmp_path / "bert", preset=tmp_path / "p.yaml",
+                                  finetune_preset=preset, device="cpu")
+    assert overrides["finetune_preset"] == str(preset) and overrides["device"] == "cpu"

@@ -68,6 +68,7 @@ CHAPTER_SIZES: dict[str, Any] = {
     "backbone": "{backbone}",
     "num_video_layers": 1,
     "pretrain_preset": "{preset}",
+    "finetune_preset": "{finetune}",  # chapter 13: params/finetune/paper.yaml with FINETUNE_SIZES
     "ablation_preset": "{preset}",
     "lag_preset": "{preset}",
     "world_preset": "smoke",  # the simulated side worlds of chapters 02 and 09 (paper: toy)
@@ -85,6 +86,11 @@ CHAPTER_SIZES: dict[str, Any] = {
     "rounds": 1,
     "smooth_steps": 2,
 }
+#: Fine-tuning sizes a CPU rehearsal shrinks in every task of params/finetune/paper.yaml: one epoch
+#: on a few training items (retrieval and QA: 16 items of 8 a batch; COIN, CrossTask: 2 videos);
+#: the test sets, scored after the epoch, stay whole.
+FINETUNE_SIZES = {"retrieval": {"num_epochs": 1, "batch_size": 8, "max_items": 16, "dup": 1},
+                  "video": {"num_epochs": 1, "max_items": 2}}
 PROFILES = ("paper", "released")
 
 
@@ -109,6 +115,17 @@ def write_preset(path: Path, backbone: Path) -> Path:
     preset = yaml.safe_load((PARAMS_DIR / "pretrain" / "paper.yaml").read_text())
     preset.update(PRETRAIN_SIZES, backbone=str(backbone))
     atomic_write_text(path, "# params/pretrain/paper.yaml, sizes overridden for the rehearsal\n"
+                      + yaml.safe_dump(preset, sort_keys=False))
+    return path
+
+
+def write_finetune_preset(path: Path) -> Path:
+    """params/finetune/paper.yaml with :data:`FINETUNE_SIZES` in every task's section."""
+    preset = yaml.safe_load((PARAMS_DIR / "finetune" / "paper.yaml").read_text())
+    preset.update(warmup_steps=1, eval_batch_size=64)
+    for task, section in preset["tasks"].items():
+        section.update(FINETUNE_SIZES["video" if task in ("coin", "crosstask") else "retrieval"])
+    atomic_write_text(path, "# params/finetune/paper.yaml, sizes overridden for the rehearsal\n"
                       + yaml.safe_dump(preset, sort_keys=False))
     return path
 
@@ -152,9 +169,9 @@ def pretrain_with_torchrun(work_dir: Path, data_root: Path, preset: Path) -> Pat
 
 
 def chapter_overrides(path: Path, *, work_dir: Path, executed_dir: Path, annotations: Path,
-                      backbone: Path, preset: Path, device: str) -> dict[str, Any]:
+                      backbone: Path, preset: Path, finetune_preset: Path, device: str) -> dict[str, Any]:
     """:data:`CHAPTER_SIZES` and the rehearsal's directories, for the parameters ``path`` declares."""
-    fill = {"{backbone}": str(backbone), "{preset}": str(preset)}
+    fill = {"{backbone}": str(backbone), "{preset}": str(preset), "{finetune}": str(finetune_preset)}
     values = {key: fill.get(value, value) if isinstance(value, str) else value
               for key, value in CHAPTER_SIZES.items()}
     values.update(work_dir=str(work_dir), executed_dir=str(executed_dir),
@@ -192,6 +209,7 @@ def rehearse(annotations: Path, out: Path, *, device: str = "auto",
     pack_howto100m(data_root)
     backbone = write_backbone(out / f"backbone-{BACKBONE['hidden_size']}x{BACKBONE['num_hidden_layers']}")
     preset = write_preset(out / "pretrain.yaml", backbone)
+    finetune_preset = write_finetune_preset(out / "finetune.yaml")
     os.environ.update(VIDEOCLIP_DATA_DIR=str(data_root), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     record: dict[str, Any] = {"data_root": str(data_root), "build_s": round(time.perf_counter() - start, 1)}
     for profile in profiles:
@@ -208,7 +226,7 @@ def rehearse(annotations: Path, out: Path, *, device: str = "auto",
                 continue
             overrides = chapter_overrides(path, work_dir=work_dir, executed_dir=executed_dir,
                                           annotations=annotations, backbone=backbone, preset=preset,
-                                          device=device)
+                                          finetune_preset=finetune_preset, device=device)
             began = time.perf_counter()
             _, upstream = run_notebook(path.stem, profile, overrides=overrides,
                                        output_dir=executed_dir, upstream=upstream)
