@@ -8,6 +8,10 @@ exit status. A failed build is recorded too, with its status. Only committed wor
 clone is of HEAD); a dirty working tree is recorded as such.
 
     python3 bench/cold_build.py [--data-dir ../shared/data] [--keep]
+
+Standard library only, on purpose: it runs before any environment exists, so it reads the executed
+notebooks' JSON itself instead of importing ``videoclip.book.runner.execution_times`` and does not
+use ``bench/_common.py`` (which imports torch).
 """
 
 from __future__ import annotations

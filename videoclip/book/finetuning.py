@@ -93,14 +93,13 @@ def ensure_finetuned_runs(work_dir: str | Path, tasks: Sequence[str], seeds: Seq
     """
     from videoclip.book.jobs import Job, run_jobs
 
+    common = {"init": str(init), "data_root": str(data_root), "preset": str(preset)}
     jobs = {}
     for task in tasks:
         for seed in seeds:
-            kwargs = {"work_dir": str(work_dir), "task": task, "init": str(init), "data_root": str(data_root),
-                      "preset": str(preset), "seed": seed}
-            run_dir, _ = _run_dir_and_config(work_dir, task, init=init, data_root=data_root, preset=preset,
-                                             seed=seed)
-            jobs[task, seed] = Job(run_dir.name, _finetune_job, kwargs)
+            run_dir, _ = _run_dir_and_config(work_dir, task, seed=seed, **common)
+            jobs[task, seed] = Job(run_dir.name, _finetune_job,
+                                   {"work_dir": str(work_dir), "task": task, "seed": seed, **common})
     done = run_jobs(list(jobs.values()), Path(work_dir) / "jobs" / "finetuning", workers=workers,
                     desc="fine-tuning runs", preload=(__name__,))
     return {task: [Path(done[jobs[task, seed].key]) for seed in seeds] for task in tasks}

@@ -105,6 +105,11 @@ class Verdict:
 # ------------------------------------------------------------------------------ reading results
 
 
+def _is_results(payload: Any) -> bool:
+    """Whether ``payload`` has the shape of :func:`videoclip.provenance.write_results`'s files."""
+    return isinstance(payload, dict) and "results" in payload
+
+
 def collect_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Every ``*.json`` results file of a directory, keyed by chapter (file stem), sorted.
 
@@ -119,7 +124,7 @@ def collect_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
             payload = read_results(path)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: not valid JSON ({err}); re-run the chapter that wrote it") from err
-        if not isinstance(payload, dict) or "results" not in payload:
+        if not _is_results(payload):
             raise ValueError(f"{path}: expected {{'results', 'config', 'provenance'}} "
                              "(videoclip.provenance.write_results); re-run the chapter that wrote it")
         collected[path.stem] = payload
@@ -141,7 +146,7 @@ def load_collected(path: str | Path) -> dict[str, dict[str, Any]]:
         collected = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: cannot read the saved results ({err}); rewrite it with make world-v1") from err
-    if not isinstance(collected, dict) or not all(isinstance(p, dict) and "results" in p for p in collected.values()):
+    if not isinstance(collected, dict) or not all(map(_is_results, collected.values())):
         raise ValueError(f"{path}: expected {{chapter: {{'results', 'config', 'provenance'}}}} "
                          "(videoclip.book.scorecard.save_collected); rewrite it with make world-v1")
     return collected
